@@ -1,0 +1,148 @@
+"""The `digest` command: thin click commands that parse options, call one function, print.
+
+Heavy modules (httpx, feedparser, jinja2, sqlite) load inside the commands so that
+`digest --help` stays fast. Only DigestError is caught: one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from datetime import date, datetime, timezone
+from typing import Any, Callable, TypeVar
+
+import click
+
+from . import __version__
+from .errors import ConfigError, DigestError, NothingToSend
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def config_option(f: F) -> F:
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False),
+        help="Config file. Default: $DIGEST_CONFIG, else ./config/digest.toml.",
+    )(f)
+
+
+def verbosity_options(f: F) -> F:
+    f = click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")(f)
+    return click.option("-q", "--quiet", is_flag=True, help="Only errors; no run summary.")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="digest")
+def cli() -> None:
+    """digest: the few insights worth your time, from your feeds and documents, once a day.
+
+    Start with `digest once` to make today's issue from the bundled config.
+    """
+
+
+@cli.command()
+@config_option
+@click.option("--date", "issue_date", metavar="YYYY-MM-DD", help="Make or re-make the issue of this date (default: today in the configured time zone).")
+@click.option("--dry-run", is_flag=True, help="Write emails to the outbox even when [smtp] is configured.")
+@click.option("--json", "as_json", is_flag=True, help="Print the issue as JSON on stdout.")
+@click.option("--offline", is_flag=True, help="Skip feeds; use seeds and stored items only.")
+@verbosity_options
+def once(
+    config_path: str | None, issue_date: str | None, dry_run: bool, as_json: bool, offline: bool, verbose: int, quiet: bool
+) -> None:
+    """Run the whole pipeline once: gather, extract, rank, archive, deliver.
+
+    Exits 0 when an issue was produced, even if some sources failed (they are
+    listed); 1 when no issue could be made; 2 when the config is wrong.
+    """
+    _setup_logging(verbose, quiet)
+    started = time.perf_counter()
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .pipeline import issue_json_text, run_issue
+
+        report = run_issue(
+            settings,
+            datetime.now(timezone.utc),
+            issue_date=_parse_date(issue_date),
+            offline=offline,
+            dry_run=dry_run,
+        )
+    if as_json and report.issue:
+        click.echo(issue_json_text(report.issue))
+    if not quiet:
+        from .summary import format_summary
+
+        click.echo(format_summary(report, time.perf_counter() - started), err=True)
+
+
+@cli.group()
+def archive() -> None:
+    """The static HTML archive of issues."""
+
+
+@archive.command("build")
+@config_option
+@verbosity_options
+def archive_build(config_path: str | None, verbose: int, quiet: bool) -> None:
+    """Rebuild every archive page from the stored issues (after a template change or a restore)."""
+    _setup_logging(verbose, quiet)
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .pipeline import rebuild
+
+        count = rebuild(settings)
+    if not quiet:
+        click.echo(f"rebuilt {count} issue(s) in {settings.paths.archive}", err=True)
+
+
+def main() -> None:
+    cli(prog_name="digest")
+
+
+def _load(config_path: str | None) -> Any:
+    from .config import find_config, load_settings
+
+    return load_settings(find_config(config_path))
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-24", param_hint="--date") from None
+
+
+class _errors_as_exit:
+    """Turn DigestError into one line on stderr and an exit code; let bugs show their traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, DigestError):
+            return False
+        if isinstance(exc, ConfigError):
+            code, prefix = EXIT_CONFIG, "config error"
+        elif isinstance(exc, NothingToSend):
+            code, prefix = EXIT_FAILED, "no issue"
+        else:
+            code, prefix = EXIT_FAILED, "error"
+        click.echo(f"digest: {prefix}: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(code)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="digest: %(levelname)s: %(message)s", stream=sys.stderr)

@@ -1,0 +1,64 @@
+"""The exceptions digest raises on purpose.
+
+    DigestError
+     ├── ConfigError (also ValueError)     bad, missing or unknown config
+     ├── SourceError(url)
+     │    ├── FetchError                   network, HTTP status, size cap, refused address
+     │    └── ParseError                   body is not a feed we can read
+     ├── StorageError                      SQLite trouble (corrupt, locked, full disk)
+     ├── RenderError                       a template failed
+     └── DeliveryError(recipient)          SMTP or outbox trouble
+
+Anything else escaping is a bug and propagates with its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Root of every error digest reports to the user as one line."""
+
+    hint: str | None = None
+
+
+class ConfigError(DigestError, ValueError):
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None):
+        self.path = path
+        self.key = key
+        where = ": ".join(p for p in (path, key) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SourceError(DigestError):
+    def __init__(self, url: str, message: str):
+        self.url = url
+        self.reason = message
+        super().__init__(f"{url}: {message}")
+
+
+class FetchError(SourceError):
+    pass
+
+
+class ParseError(SourceError):
+    pass
+
+
+class StorageError(DigestError):
+    pass
+
+
+class RenderError(DigestError):
+    pass
+
+
+class DeliveryError(DigestError):
+    def __init__(self, recipient: str, message: str, *, permanent: bool = False):
+        self.recipient = recipient
+        self.reason = message
+        self.permanent = permanent
+        super().__init__(f"{recipient}: {message}")
+
+
+class NothingToSend(DigestError):
+    """No issue could be made: no candidate insight was left."""

@@ -1,0 +1,176 @@
+"""Cut items into candidate insights and leave site chrome out (pure: no I/O).
+
+An item's text arrives as blocks separated by blank lines ("• " marks a list
+item, "# " a heading; see ItemData). A block becomes a candidate when it reads
+like a complete claim; menus, calls to action, metadata lines, truncated
+fragments and lines repeated across documents are dropped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from typing import Iterable, Sequence
+
+from .models import Insight, InsightKind, ItemData
+
+MIN_WORDS = 8  # shorter blocks are labels, menu entries or buttons, not claims
+MAX_WORDS = 110  # longer paragraphs are cut into sentence groups of about half that
+CHUNK_WORDS = 60
+BOILERPLATE_MAX_WORDS = 25  # a short block seen in two or more items is boilerplate
+MIN_LETTER_RATIO = 0.6  # tables and IDs glued together ("CruxesCrux66.0") fall below
+
+# Section labels whose content is a summary of the item (worth more than body text).
+SUMMARY_HEADINGS = re.compile(r"^(summary|tl;?dr|abstract|overview|in brief)\b", re.I)
+KEY_POINT_HEADINGS = re.compile(
+    r"^(key (points|takeaways|insights|findings)|takeaways|highlights|main points)\b", re.I
+)
+# Sections that hold metadata or link lists rather than claims.
+SKIP_HEADINGS = re.compile(
+    r"^(metadata|cited by|tags|categories|share|comments|references|related (posts|articles))\b",
+    re.I,
+)
+TERMINAL = tuple(".!?\"'”’»)]:;")
+TRUNCATION = re.compile(r"(\(truncated\b|\[\s*(…|\.\.\.)\s*\]|(…|\.\.\.)\s*$|\bread more\b\W*$)", re.I)
+METADATA = re.compile(
+    r"^(published (on|in|by)|posted (on|in|by)|updated( on)?|by [A-Z]|resource id|stable id|"
+    r"importance:|http \d{3}|fetched\b|tags?:|filed under|categories?:|photo:|image:|source:|"
+    r"copyright|©|all rights reserved|last (updated|modified)|reading time|\d+ min read)",
+    re.I,
+)
+CALL_TO_ACTION = re.compile(
+    r"\b(subscribe|sign up|sign in|log in|get (your|the|our) free|download (the|our) app|"
+    r"click here|follow us|join (our|the) (newsletter|community)|we scan new|send you the top|"
+    r"accept (all )?cookies|cookie (policy|settings)|privacy policy|terms of (service|use)|"
+    r"share (this|on)|leave a comment|support us|donate|buy now|free trial|unsubscribe)\b",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])")
+_SPACE = re.compile(r"\s+")
+
+
+def extract_insights(items: Sequence[ItemData]) -> list[Insight]:
+    """All candidate insights of a run's items, boilerplate shared across items removed."""
+    blocks_per_item = [list(_iter_blocks(item.text)) for item in items]
+    boilerplate = _repeated_short_blocks(blocks_per_item)
+    out: list[Insight] = []
+    for item, blocks in zip(items, blocks_per_item):
+        out.extend(_item_insights(item, blocks, boilerplate))
+    return out
+
+
+def normalize_text(text: str) -> str:
+    """Case, accents, punctuation and spacing folded away: the key for exact duplicates."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(c if c.isalnum() else " " for c in text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def is_chrome(text: str, *, bullet: bool = False) -> bool:
+    """True for blocks that are site furniture rather than content."""
+    words = text.split()
+    if len(words) < MIN_WORDS:
+        return True
+    if METADATA.match(text) or TRUNCATION.search(text):
+        return True
+    if len(words) <= BOILERPLATE_MAX_WORDS and CALL_TO_ACTION.search(text):
+        return True
+    letters = sum(c.isalpha() or c.isspace() for c in text)
+    if letters / len(text) < MIN_LETTER_RATIO:
+        return True
+    # Bullet points often omit the full stop; body text without one is a title,
+    # a byline or a fragment cut off mid-sentence.
+    return not bullet and not text.rstrip().endswith(TERMINAL)
+
+
+def _iter_blocks(text: str) -> Iterable[tuple[str, str]]:
+    """(kind, text) for each block: kind is 'heading', 'bullet' or 'para'."""
+    for raw in re.split(r"\n\s*\n", text):
+        block = _SPACE.sub(" ", raw).strip()
+        if not block:
+            continue
+        if block.startswith("# "):
+            yield "heading", block[2:].strip()
+        elif block.startswith(("• ", "· ", "- ", "* ")):
+            yield "bullet", block[2:].strip()
+        else:
+            yield "para", block
+
+
+def _repeated_short_blocks(blocks_per_item: Sequence[list[tuple[str, str]]]) -> set[str]:
+    counts: Counter[str] = Counter()
+    for blocks in blocks_per_item:
+        short = {
+            normalize_text(t) for _, t in blocks if len(t.split()) <= BOILERPLATE_MAX_WORDS
+        }
+        counts.update(short)
+    return {key for key, n in counts.items() if n >= 2 and key}
+
+
+def _item_insights(
+    item: ItemData, blocks: list[tuple[str, str]], boilerplate: set[str]
+) -> list[Insight]:
+    out: list[Insight] = []
+    seen: set[str] = set()
+    section = InsightKind.PARAGRAPH
+    skipping = False
+    for kind, text in blocks:
+        if kind == "heading" or _looks_like_label(kind, text):
+            section, skipping = _section_for(text)
+            continue
+        if skipping:
+            # A skipped section (metadata, "cited by") ends at the next label-like line.
+            skipping = not (kind == "para" and len(text.split()) <= 6 and not text.endswith(TERMINAL))
+            continue
+        key = normalize_text(text)
+        if key in seen or key in boilerplate or is_chrome(text, bullet=kind == "bullet"):
+            continue
+        seen.add(key)
+        insight_kind = _kind_for(kind, section)
+        for chunk in _chunks(text):
+            out.append(Insight(text=chunk, item=item, position=len(out), kind=insight_kind))
+    return out
+
+
+def _looks_like_label(kind: str, text: str) -> bool:
+    """Short unpunctuated lines such as 'Summary' or 'Key Points' open a section."""
+    if kind != "para" or len(text.split()) > 4 or text.endswith(TERMINAL):
+        return False
+    return bool(
+        SUMMARY_HEADINGS.match(text) or KEY_POINT_HEADINGS.match(text) or SKIP_HEADINGS.match(text)
+    )
+
+
+def _section_for(heading: str) -> tuple[InsightKind, bool]:
+    if SUMMARY_HEADINGS.match(heading):
+        return InsightKind.SUMMARY, False
+    if KEY_POINT_HEADINGS.match(heading):
+        return InsightKind.KEY_POINT, False
+    return InsightKind.PARAGRAPH, bool(SKIP_HEADINGS.match(heading))
+
+
+def _kind_for(block_kind: str, section: InsightKind) -> InsightKind:
+    if section is not InsightKind.PARAGRAPH:
+        return section
+    return InsightKind.BULLET if block_kind == "bullet" else InsightKind.PARAGRAPH
+
+
+def _chunks(text: str) -> list[str]:
+    """A long paragraph becomes groups of whole sentences of about CHUNK_WORDS words."""
+    if len(text.split()) <= MAX_WORDS:
+        return [text]
+    chunks: list[str] = []
+    current: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        current.append(sentence)
+        if sum(len(s.split()) for s in current) >= CHUNK_WORDS:
+            chunks.append(" ".join(current))
+            current = []
+    if current:
+        tail = " ".join(current)
+        if chunks and len(tail.split()) < MIN_WORDS * 2:
+            chunks[-1] = f"{chunks[-1]} {tail}"
+        else:
+            chunks.append(tail)
+    return chunks

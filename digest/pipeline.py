@@ -1,0 +1,260 @@
+"""One run, end to end: the only place that wires the edges to the pure core.
+
+gather (seeds, feeds) -> store -> extract -> rank -> Issue -> store -> archive -> deliver.
+The CLI and the scheduler both call `run_issue`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from .config import Settings
+from .errors import ConfigError, DeliveryError, NothingToSend
+from .extract import extract_insights
+from .models import (
+    Brand,
+    DeliveryResult,
+    FailedSource,
+    Issue,
+    IssueStats,
+    ItemData,
+    Pick,
+    RelatedRef,
+    RunReport,
+    ScoredInsight,
+    SourceRef,
+    SourceResult,
+    SourceStatus,
+)
+from .rank import rank_insights
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from .deliver import Mailer
+    from .store import Store
+
+log = logging.getLogger("digest.pipeline")
+
+
+def run_issue(
+    settings: Settings,
+    now: datetime,
+    *,
+    issue_date: date | None = None,
+    offline: bool = False,
+    dry_run: bool = False,
+) -> RunReport:
+    """Make (or re-make) the issue of `issue_date`, archive it and deliver it once per recipient."""
+    from .sources import gather_feeds  # httpx and feedparser load only when a run needs them
+    from .sources.seeds import read_seeds
+    from .store import open_store
+
+    password = _smtp_password(settings, dry_run)  # a missing secret fails before any work
+    day = issue_date or now.astimezone(settings.tz).date()
+    with open_store(settings.paths.database) as store:
+        seeds = read_seeds(settings.paths.seeds)
+        feeds: list[SourceResult] = []
+        if not offline and settings.feeds:
+            feeds = gather_feeds(settings.feeds, settings.fetch, store.get_validators())
+        with store.transaction():
+            for kind, results in (("seed", seeds), ("feed", feeds)):
+                for result in results:
+                    source_id = store.update_source(result, kind, now)
+                    store.add_items(source_id, result.items, now)
+        sources = (*seeds, *feeds)
+        for result in sources:
+            if result.status is SourceStatus.FAILED:
+                log.warning("source failed: %s (%s): %s", result.name, result.url, result.error)
+
+        items = store.get_unused_items(day.isoformat())
+        sent_texts = store.get_sent_texts(day, settings.rank.novelty_days)
+        existing = store.get_issue_number(day)  # re-making a date keeps its number
+        number = existing or store.next_issue_number()
+        issue = make_issue(settings, now, day, items, sources, sent_texts, number=number)
+        issue_json = issue_json_text(issue)
+        with store.transaction():
+            store.save_issue(day, issue.number, issue_json, [(p.rank, p.fingerprint, p.text) for p in issue.insights], now)
+            store.mark_items_used(items, day.isoformat())
+        all_issues = [_issue_from_json(text) for text in store.iter_issue_json()]
+        page = publish(settings, issue, all_issues)
+        deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password)
+    return RunReport(
+        issue=issue, sources=sources, issue_page=str(page), deliveries=tuple(deliveries), reused=existing is not None
+    )
+
+
+def make_issue(
+    settings: Settings,
+    now: datetime,
+    day: date,
+    items: Sequence[ItemData],
+    sources: Sequence[SourceResult],
+    sent_texts: Sequence[str],
+    *,
+    number: int,
+) -> Issue:
+    """The pure middle of a run: items in, an Issue out (NothingToSend when no pick is left)."""
+    insights = extract_insights(items)
+    outcome = rank_insights(
+        insights,
+        now=now,
+        top_n=settings.top_n,
+        max_per_source=settings.rank.max_per_source,
+        half_life_hours=settings.rank.recency_half_life_hours,
+        interests=settings.rank.interests,
+        sent_texts=sent_texts,
+    )
+    stats = IssueStats(
+        sources_ok=sum(r.status is SourceStatus.OK for r in sources),
+        sources_failed=sum(r.status is SourceStatus.FAILED for r in sources),
+        sources_not_modified=sum(r.status is SourceStatus.NOT_MODIFIED for r in sources),
+        items=len(items),
+        candidates=len(insights),
+        clusters=outcome.clusters,
+        failures=tuple(
+            FailedSource(name=r.name, url=r.url, reason=r.error or "failed")
+            for r in sources
+            if r.status is SourceStatus.FAILED
+        ),
+    )
+    if not outcome.selection.picks:
+        reason = "no new insight to send" if items else "nothing new to read"
+        raise NothingToSend(
+            f"{reason} for {day.isoformat()} ({stats.items} items, {stats.candidates} candidates, "
+            f"{stats.sources_failed} sources failed)"
+        )
+    picks = tuple(make_pick(rank, s) for rank, s in enumerate(outcome.selection.picks, start=1))
+    return Issue(date=day, number=number, title=settings.title, generated_at=now, insights=picks, stats=stats)
+
+
+def make_pick(rank: int, scored: ScoredInsight) -> Pick:
+    cluster = scored.cluster
+    best = cluster.best
+    sources: dict[str, SourceRef] = {}
+    for member in (best, *cluster.members):
+        sources.setdefault(member.item.source, SourceRef(name=member.item.source, url=member.item.url))
+    return Pick(
+        rank=rank,
+        text=best.text,
+        title=best.item.title,
+        source=best.item.source,
+        url=best.item.url,
+        published=best.item.published,
+        score=scored.score,
+        why=dict(scored.features),
+        sources=tuple(sources.values()),
+        related=tuple(RelatedRef(text=m.text, source=m.item.source, url=m.item.url) for m in cluster.related),
+        fingerprint=scored.fingerprint,
+    )
+
+
+def issue_json_text(issue: Issue) -> str:
+    from .serialize import issue_to_dict
+
+    return json.dumps(issue_to_dict(issue), ensure_ascii=False, indent=2)
+
+
+def _issue_from_json(text: str) -> Issue:
+    from .serialize import issue_from_dict
+
+    return issue_from_dict(json.loads(text))
+
+
+def brand_for(settings: Settings) -> Brand:
+    return Brand(title=settings.title, archive_url=settings.archive_url)
+
+
+def publish(settings: Settings, issue: Issue, all_issues: Sequence[Issue]) -> Path:
+    from .archive import publish_issue
+    from .render import make_environment
+
+    env = make_environment(settings.paths.templates)
+    return publish_issue(settings.paths.archive, env, brand_for(settings), issue, all_issues)
+
+
+def deliver(
+    settings: Settings, store: Store, issue: Issue, now: datetime, *, dry_run: bool, password: str | None
+) -> list[DeliveryResult]:
+    """Send (or write) the issue to each recipient at most once, recording each in the ledger."""
+    from .deliver import FileMailer, SmtpMailer, build_message
+    from .render import make_environment, render_issue
+
+    if not settings.email.to:
+        log.warning("no recipients: [email] to is empty, nothing delivered")
+        return []
+    rendered = render_issue(make_environment(settings.paths.templates), issue, brand_for(settings))
+    to_outbox = dry_run or settings.smtp is None
+    mailer: Mailer = (
+        FileMailer(settings.paths.outbox) if to_outbox or settings.smtp is None else SmtpMailer(settings.smtp, password)
+    )
+    done = "written" if to_outbox else "sent"
+    list_id = _list_id(settings)
+    results = []
+    try:
+        for recipient in settings.email.to:
+            msg = build_message(rendered, issue, settings.email.sender, recipient, list_id=list_id, now=now)
+            results.append(_deliver_one(store, mailer, msg, issue.date, recipient, now, done=done, ledger=not dry_run))
+    finally:
+        mailer.close()
+    return results
+
+
+def _deliver_one(
+    store: Store, mailer: Mailer, msg: EmailMessage, day: date, recipient: str, now: datetime, *, done: str, ledger: bool
+) -> DeliveryResult:
+    """Claim the ledger row, send, then record the outcome: a crash in between is never resent blindly."""
+    if ledger:
+        with store.transaction():
+            blocked = store.claim_delivery(day, recipient, str(msg["Message-ID"]), now)
+        if blocked == "sending":
+            return DeliveryResult(recipient, "skipped", "an earlier run was interrupted while sending; not resent")
+        if blocked:
+            return DeliveryResult(recipient, "skipped", f"already {blocked}")
+    try:
+        detail = mailer.send(msg, recipient)
+    except DeliveryError as e:
+        log.error("delivery to %s failed: %s", recipient, e.reason)
+        if ledger:
+            with store.transaction():
+                store.finish_delivery(day, recipient, "failed", e.reason, now)
+        return DeliveryResult(recipient, "failed", e.reason)
+    if ledger:
+        with store.transaction():
+            store.finish_delivery(day, recipient, done, detail, now)
+    return DeliveryResult(recipient, done, detail)
+
+
+def _list_id(settings: Settings) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in settings.title.lower()).strip("-") or "digest"
+    domain = settings.email.sender.rsplit("@", 1)[-1].strip(" >") or "localhost"
+    return f"{settings.title} <{slug}.{domain}>"
+
+
+def _smtp_password(settings: Settings, dry_run: bool) -> str | None:
+    smtp = settings.smtp
+    if dry_run or smtp is None or smtp.password_env is None:
+        return None
+    password = os.environ.get(smtp.password_env)
+    if not password:
+        raise ConfigError(
+            f"environment variable {smtp.password_env} is not set", path=str(settings.path), key="smtp.password_env"
+        )
+    return password
+
+
+def rebuild(settings: Settings) -> int:
+    """Rewrite the whole archive from the stored issues; returns how many there are."""
+    from .archive import rebuild_archive
+    from .render import make_environment
+    from .store import open_store
+
+    with open_store(settings.paths.database) as store:
+        issues = [_issue_from_json(text) for text in store.iter_issue_json()]
+    rebuild_archive(settings.paths.archive, make_environment(settings.paths.templates), brand_for(settings), issues)
+    return len(issues)

@@ -1,0 +1,80 @@
+"""Merge candidates that say the same thing into clusters (pure).
+
+Exact copies meet on their normalised text; near copies and rewordings meet on
+shingle Jaccard or TF-IDF cosine, checked only for pairs that share several rare
+words (an inverted index), so the work grows with overlaps, not with n².
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Sequence
+
+from ..extract import normalize_text
+from ..models import Cluster, Insight
+from .similarity import Vector, content_tokens, cosine, jaccard, shingles
+
+# Tuning table: a pair is one claim when either measure reaches its threshold.
+NEAR_DUPLICATE_JACCARD = 0.5  # 3-word shingles: light edits of one paragraph
+SAME_CLAIM_COSINE = 0.5  # TF-IDF over content words: the same claim in other words
+MIN_SHARED_TERMS = 3  # pairs sharing fewer content words are never compared
+MAX_POSTING = 400  # words in more candidates than this are too common to pair on
+
+
+def cluster_insights(
+    insights: Sequence[Insight],
+    vectors: Sequence[Vector],
+    best_of: Callable[[Sequence[Insight]], Insight],
+) -> list[Cluster]:
+    """Clusters in a stable order (by their first member); `vectors[i]` belongs to insights[i]."""
+    order = sorted(range(len(insights)), key=lambda i: insights[i].key)
+    parent = {i: i for i in order}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    by_text: dict[str, int] = {}
+    for i in order:
+        key = normalize_text(insights[i].text)
+        if key in by_text:
+            union(by_text[key], i)
+        else:
+            by_text[key] = i
+    reps = sorted(by_text.values())
+    for a, b in candidate_pairs([insights[i].text for i in reps]):
+        ia, ib = reps[a], reps[b]
+        if is_same_claim(insights[ia].text, insights[ib].text, vectors[ia], vectors[ib]):
+            union(ia, ib)
+
+    groups: dict[int, list[Insight]] = defaultdict(list)
+    for i in order:
+        groups[find(i)].append(insights[i])
+    return [Cluster(best=best_of(members), members=tuple(members)) for _, members in sorted(groups.items())]
+
+
+def is_same_claim(a: str, b: str, va: Vector, vb: Vector) -> bool:
+    return jaccard(shingles(a), shingles(b)) >= NEAR_DUPLICATE_JACCARD or cosine(va, vb) >= SAME_CLAIM_COSINE
+
+
+def candidate_pairs(texts: Sequence[str]) -> list[tuple[int, int]]:
+    """Index pairs (i < j) that share at least MIN_SHARED_TERMS uncommon content words."""
+    postings: dict[str, list[int]] = defaultdict(list)
+    for i, text in enumerate(texts):
+        for term in set(content_tokens(text)):
+            postings[term].append(i)
+    shared: dict[tuple[int, int], int] = defaultdict(int)
+    for ids in postings.values():
+        if len(ids) > MAX_POSTING:
+            continue
+        for x, i in enumerate(ids):
+            for j in ids[x + 1 :]:
+                shared[(i, j)] += 1
+    return sorted(pair for pair, n in shared.items() if n >= MIN_SHARED_TERMS)

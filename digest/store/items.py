@@ -1,0 +1,88 @@
+"""Queries about items: what was seen, and what is still unused by an issue."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import datetime
+from typing import Iterable
+
+from ..models import ItemData
+
+
+def content_hash(item: ItemData) -> str:
+    """Versioned, so a change in what we hash never looks like changed content."""
+    digest = hashlib.sha1(f"{item.title}\0{item.text}".encode()).hexdigest()
+    return f"v1:{digest}"
+
+
+class ItemsMixin:
+    db: sqlite3.Connection
+
+    def add_items(self, source_id: int, items: Iterable[ItemData], now: datetime) -> int:
+        """Insert new items, refresh changed ones (they count as unused again); returns how many changed."""
+        changed = 0
+        for item in items:
+            cur = self.db.execute(
+                """
+                INSERT INTO items (source_id, guid, source_name, url, title, published, text, html,
+                                   weight, content_hash, first_seen_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (source_id, guid) DO UPDATE SET
+                    source_name = excluded.source_name, url = excluded.url, title = excluded.title,
+                    published = excluded.published, text = excluded.text, html = excluded.html,
+                    weight = excluded.weight, content_hash = excluded.content_hash,
+                    used_by_date = NULL
+                WHERE items.content_hash != excluded.content_hash
+                """,
+                (
+                    source_id,
+                    item.guid,
+                    item.source,
+                    item.url,
+                    item.title,
+                    item.published.isoformat() if item.published else None,
+                    item.text,
+                    item.html,
+                    item.weight,
+                    content_hash(item),
+                    now.isoformat(),
+                ),
+            )
+            changed += cur.rowcount
+        return changed
+
+    def get_unused_items(self, issue_date: str) -> list[ItemData]:
+        """Items no other issue consumed (those this date's issue consumed included)."""
+        rows = self.db.execute(
+            """
+            SELECT i.*, s.url AS source_url FROM items i JOIN sources s ON s.id = i.source_id
+            WHERE i.used_by_date IS NULL OR i.used_by_date = ?
+            ORDER BY s.url, i.guid
+            """,
+            (issue_date,),
+        )
+        return [
+            ItemData(
+                source=r["source_name"],
+                source_url=r["source_url"],
+                guid=r["guid"],
+                title=r["title"],
+                text=r["text"],
+                url=r["url"],
+                published=datetime.fromisoformat(r["published"]) if r["published"] else None,
+                html=r["html"],
+                weight=r["weight"],
+            )
+            for r in rows
+        ]
+
+    def mark_items_used(self, items: Iterable[ItemData], issue_date: str) -> None:
+        self.db.executemany(
+            """
+            UPDATE items SET used_by_date = ?
+            WHERE guid = ? AND source_id = (SELECT id FROM sources WHERE url = ?)
+              AND used_by_date IS NULL
+            """,
+            [(issue_date, it.guid, it.source_url) for it in items],
+        )
