@@ -18,7 +18,8 @@ from .models import Insight, InsightKind, ItemData
 MIN_WORDS = 8  # shorter blocks are labels, menu entries or buttons, not claims
 MAX_WORDS = 110  # longer paragraphs are cut into sentence groups of about half that
 CHUNK_WORDS = 60
-BOILERPLATE_MAX_WORDS = 25  # a short block seen in two or more items is boilerplate
+BOILERPLATE_MAX_WORDS = 15  # a block this short seen in two or more items is boilerplate
+CTA_MAX_WORDS = 25  # a call to action is short; a long paragraph that mentions "subscribe" is content
 MIN_LETTER_RATIO = 0.6  # tables and IDs glued together ("CruxesCrux66.0") fall below
 
 # Section labels whose content is a summary of the item (worth more than body text).
@@ -74,7 +75,7 @@ def is_chrome(text: str, *, bullet: bool = False) -> bool:
         return True
     if METADATA.match(text) or TRUNCATION.search(text):
         return True
-    if len(words) <= BOILERPLATE_MAX_WORDS and CALL_TO_ACTION.search(text):
+    if len(words) <= CTA_MAX_WORDS and CALL_TO_ACTION.search(text):
         return True
     letters = sum(c.isalpha() or c.isspace() for c in text)
     if letters / len(text) < MIN_LETTER_RATIO:

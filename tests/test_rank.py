@@ -77,11 +77,20 @@ def test_insights_sent_before_are_not_picked_again() -> None:
 
 def test_interests_lift_matching_insights() -> None:
     insights = seed_insights()
-    plain = rank(insights, top_n=1).selection.picks[0]
-    steered = rank(insights, top_n=1, interests=["employment labor displacement jobs"]).selection.picks[0]
-    assert steered.features["interest"] > 0
-    assert steered.fingerprint != plain.fingerprint
-    assert "employment" in steered.cluster.best.text
+
+    def place_of_employment_insight(**kw: object) -> tuple[int, float]:
+        outcome = rank(insights, top_n=5, **kw).selection
+        ranked = [*outcome.picks, *outcome.runners_up]
+        for place, s in enumerate(ranked):
+            if "employment" in s.cluster.best.text:
+                return place, s.features["interest"]
+        return len(ranked), 0.0
+
+    plain_place, plain_interest = place_of_employment_insight()
+    place, interest = place_of_employment_insight(interests=["employment and labor displacement"])
+    assert plain_interest == 0 and interest > 0
+    assert place < plain_place
+    assert place == 0
 
 
 def make_insight(text: str, source: str, pos: int) -> Insight:

@@ -17,11 +17,11 @@ from .similarity import Vector, cosine
 
 # Tuning table; the weights add up to 1 so a score reads as a share of a perfect pick.
 WEIGHTS: Mapping[str, float] = {
-    "corroboration": 0.30,  # distinct sources saying it
-    "informativeness": 0.30,  # specific, complete, not a teaser
-    "structure": 0.15,  # authors' own summaries and key points come first
+    "corroboration": 0.25,  # distinct sources saying it
+    "informativeness": 0.25,  # specific, complete, not a teaser
+    "structure": 0.10,  # authors' own summaries and key points come first
     "recency": 0.10,  # newer items, by half-life
-    "interest": 0.15,  # overlap with [rank] interests
+    "interest": 0.30,  # what the reader said they care about weighs most
 }
 NEUTRAL_RECENCY = 0.5  # undated items (seeds) are neither fresh nor stale
 STRUCTURE = {

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SourceError
-from ..htmltext import html_to_text, sanitize_html
 from ..models import ItemData, SourceResult, SourceStatus
 
 log = logging.getLogger("digest.sources")
@@ -101,6 +100,8 @@ def read_markdown(raw: str) -> tuple[str | None, str, str]:
 
 
 def read_html(raw: str) -> tuple[str | None, str, str]:
+    from ..htmltext import html_to_text, sanitize_html  # nh3 loads only when a seed is HTML
+
     m = _HTML_TITLE.search(raw)
     title = re.sub(r"\s+", " ", html_to_text(m.group(1))).strip() if m else None
     clean = sanitize_html(raw)
