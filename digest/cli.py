@@ -83,6 +83,23 @@ def once(
         click.echo(format_summary(report, time.perf_counter() - started), err=True)
 
 
+@cli.command()
+@config_option
+@verbosity_options
+def serve(config_path: str | None, verbose: int, quiet: bool) -> None:
+    """Run the pipeline on the schedule in [schedule] cron, until SIGINT or SIGTERM.
+
+    On start, if today's run time has passed and today has no issue, one catch-up
+    run is made. Logs go to stderr; the next run time is logged.
+    """
+    _setup_logging(max(verbose, 1), quiet)  # a daemon says what it does by default
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .schedule import serve as serve_forever
+
+        serve_forever(settings)
+
+
 @cli.group()
 def archive() -> None:
     """The static HTML archive of issues."""

@@ -1,0 +1,98 @@
+"""`digest serve`: APScheduler 3.x runs the pipeline on the configured cron; nothing else.
+
+Exactly-once comes from the issues table and the delivery ledger, not from the
+scheduler: a catch-up run or a restart finds the day's issue and sends nobody
+anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import date, datetime, timedelta, timezone
+from types import FrameType
+from typing import Callable
+
+from .config import Settings
+from .errors import DigestError, NothingToSend
+
+log = logging.getLogger("digest.schedule")
+
+MISFIRE_GRACE_SECONDS = 6 * 3600  # a laptop waking at 9 still gets the 7 o'clock issue
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def run_scheduled(settings: Settings, clock: Clock = utc_now) -> None:
+    """One scheduled run; failures are logged, never allowed to stop the scheduler."""
+    from .pipeline import run_issue
+
+    now = clock()
+    try:
+        report = run_issue(settings, now)
+    except NothingToSend as e:
+        log.info("no issue today: %s", e)
+    except DigestError as e:
+        log.error("run failed: %s", e)
+    else:
+        issue = report.issue
+        if issue is not None:
+            log.info("issue #%d for %s made: %s", issue.number, issue.date, report.issue_page)
+        for d in report.deliveries:
+            log.info("delivery to %s: %s %s", d.recipient, d.status, d.detail)
+
+
+def should_catch_up(settings: Settings, now: datetime, has_issue: Callable[[date], bool]) -> bool:
+    """True when today's run time has passed and today has no issue yet."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    tz = settings.tz
+    local = now.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    trigger = CronTrigger.from_crontab(settings.cron, timezone=tz)
+    first = trigger.get_next_fire_time(None, midnight - timedelta(microseconds=1))
+    return first is not None and first.date() == local.date() and first <= local and not has_issue(local.date())
+
+
+def serve(settings: Settings, clock: Clock = utc_now) -> None:
+    """Block, running the pipeline on schedule, until SIGINT or SIGTERM."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from .store import open_store
+
+    trigger = CronTrigger.from_crontab(settings.cron, timezone=settings.tz)
+    scheduler = BlockingScheduler(timezone=settings.tz)
+    scheduler.add_job(
+        run_scheduled,
+        trigger,
+        args=(settings, clock),
+        id="digest",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=MISFIRE_GRACE_SECONDS,
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current run", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    with open_store(settings.paths.database) as store:
+        catch_up = should_catch_up(settings, clock(), lambda d: store.get_issue_number(d) is not None)
+    if catch_up:
+        log.info("today's run time has passed without an issue: catching up now")
+        run_scheduled(settings, clock)
+    log.info(
+        "serving %r on cron %r (%s); next run at %s",
+        settings.title,
+        settings.cron,
+        settings.timezone,
+        trigger.get_next_fire_time(None, clock().astimezone(settings.tz)),
+    )
+    scheduler.start()  # blocks until stop()

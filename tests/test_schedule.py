@@ -1,0 +1,98 @@
+"""`digest serve`: catch-up after downtime, once per day, clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from digest.config import load_settings
+from digest.schedule import should_catch_up
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def settings_with(tmp_path: Path, cron: str, tz: str = "Europe/Berlin"):  # type: ignore[no-untyped-def]
+    path = tmp_path / "config" / "digest.toml"  # so ../archive and ../outbox land in tmp_path
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        f'timezone = "{tz}"\n[schedule]\ncron = "{cron}"\n[paths]\nseeds = "{ROOT / "seeds"}"\n'
+        f'[email]\nto = ["ann@example.org"]\n',
+        encoding="utf-8",
+    )
+    return load_settings(path)
+
+
+def test_catch_up_only_after_todays_run_time_and_only_without_an_issue(tmp_path: Path) -> None:
+    settings = settings_with(tmp_path, "0 7 * * *")
+    before = datetime(2026, 11, 24, 5, 59, tzinfo=timezone.utc)  # 06:59 in Berlin
+    after = datetime(2026, 11, 24, 6, 1, tzinfo=timezone.utc)  # 07:01 in Berlin
+    assert not should_catch_up(settings, before, lambda d: False)
+    assert should_catch_up(settings, after, lambda d: False)
+    assert not should_catch_up(settings, after, lambda d: d == date(2026, 11, 24))
+
+
+def test_catch_up_uses_the_local_date_across_midnight(tmp_path: Path) -> None:
+    settings = settings_with(tmp_path, "30 0 * * *")
+    # 23:45 UTC on the 24th is 00:45 on the 25th in Berlin: the 25th's run time has passed.
+    now = datetime(2026, 11, 24, 23, 45, tzinfo=timezone.utc)
+    seen: list[date] = []
+    assert should_catch_up(settings, now, lambda d: seen.append(d) or False)
+    assert seen == [date(2026, 11, 25)]
+
+
+def start_serve(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "serve", "--config", str(config)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=config.parent,
+    )
+
+
+def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
+    """Read stderr until `marker` appears; the process keeps running."""
+    assert proc.stderr is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} not seen in:\n{''.join(seen)}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+
+
+def test_serve_catches_up_once_and_a_restart_does_not_repeat(tmp_path: Path) -> None:
+    # Midnight UTC has always passed by the time the test runs; the next run is tomorrow.
+    settings_with(tmp_path, "0 0 * * *", tz="UTC")
+    config = tmp_path / "config" / "digest.toml"
+    first = start_serve(config)
+    try:
+        log = wait_for(first, "next run at")
+    finally:
+        stop(first)
+    assert "catching up now" in log
+    assert "issue #1" in log
+    today = datetime.now(timezone.utc).date().isoformat()
+    assert (tmp_path / "archive" / "issues" / f"{today}.html").is_file()
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+    second = start_serve(config)
+    try:
+        log = wait_for(second, "next run at")
+    finally:
+        stop(second)
+    assert "catching up" not in log
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
