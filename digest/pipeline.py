@@ -54,10 +54,11 @@ def run_issue(
     from .sources import gather_feeds  # httpx and feedparser load only when a run needs them
     from .sources.seeds import read_seeds
     from .store import open_store
+    from .store.lock import hold_lock
 
     password = _smtp_password(settings, dry_run)  # a missing secret fails before any work
     day = issue_date or now.astimezone(settings.tz).date()
-    with open_store(settings.paths.database) as store:
+    with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
         seeds = read_seeds(settings.paths.seeds)
         feeds: list[SourceResult] = []
         if not offline and settings.feeds:

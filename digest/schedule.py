@@ -59,6 +59,13 @@ def should_catch_up(settings: Settings, now: datetime, has_issue: Callable[[date
 
 def serve(settings: Settings, clock: Clock = utc_now) -> None:
     """Block, running the pipeline on schedule, until SIGINT or SIGTERM."""
+    from .store.lock import hold_lock
+
+    with hold_lock(settings.paths.database, "serve"):  # one scheduler per state file
+        _serve_locked(settings, clock)
+
+
+def _serve_locked(settings: Settings, clock: Clock) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
 

@@ -110,3 +110,29 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StorageError, match="newer"):
         open_store(path)
+
+
+def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from digest.store.lock import hold_lock
+
+    db = tmp_path / "db.sqlite3"
+    with hold_lock(db, "run"):
+        with pytest.raises(StorageError, match=f"pid {os.getpid()}"):
+            with hold_lock(db, "run"):
+                pass
+        # another process is refused too, and a different purpose is not blocked
+        code = (
+            "import sys; from pathlib import Path; from digest.store.lock import hold_lock\n"
+            "from digest.errors import StorageError\n"
+            "try:\n    with hold_lock(Path(sys.argv[1]), 'run'): print('GOT')\n"
+            "except StorageError as e: print('REFUSED', e)\n"
+            "with hold_lock(Path(sys.argv[1]), 'serve'): print('SERVE OK')\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True).stdout
+        assert "REFUSED" in out and "another digest run" in out and "SERVE OK" in out
+    with hold_lock(db, "run"):  # released on exit
+        pass
