@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from datetime import date, datetime, timedelta, timezone
 from types import FrameType
 from typing import Callable
@@ -66,13 +67,34 @@ def serve(settings: Settings, clock: Clock = utc_now) -> None:
 
 
 def _serve_locked(settings: Settings, clock: Clock) -> None:
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
 
     from .store import open_store
 
+    # The scheduler runs jobs in its thread; the main thread only waits for a signal,
+    # so a signal at any moment (even during start-up) stops us cleanly.
+    stop_requested = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: stopping after the current run", signum)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    with open_store(settings.paths.database) as store:
+        catch_up = should_catch_up(settings, clock(), lambda d: store.get_issue_number(d) is not None)
+    if catch_up and not stop_requested.is_set():
+        log.info("today's run time has passed without an issue: catching up now")
+        run_scheduled(settings, clock)
+    if stop_requested.is_set():
+        log.info("stopped")
+        return
+
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our own lines say what happens
     trigger = CronTrigger.from_crontab(settings.cron, timezone=settings.tz)
-    scheduler = BlockingScheduler(timezone=settings.tz)
+    scheduler = BackgroundScheduler(timezone=settings.tz)
     scheduler.add_job(
         run_scheduled,
         trigger,
@@ -82,19 +104,7 @@ def _serve_locked(settings: Settings, clock: Clock) -> None:
         max_instances=1,
         misfire_grace_time=MISFIRE_GRACE_SECONDS,
     )
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current run", signum)
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    with open_store(settings.paths.database) as store:
-        catch_up = should_catch_up(settings, clock(), lambda d: store.get_issue_number(d) is not None)
-    if catch_up:
-        log.info("today's run time has passed without an issue: catching up now")
-        run_scheduled(settings, clock)
+    scheduler.start()
     log.info(
         "serving %r on cron %r (%s); next run at %s",
         settings.title,
@@ -102,4 +112,9 @@ def _serve_locked(settings: Settings, clock: Clock) -> None:
         settings.timezone,
         trigger.get_next_fire_time(None, clock().astimezone(settings.tz)),
     )
-    scheduler.start()  # blocks until stop()
+    try:
+        while not stop_requested.wait(timeout=1):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)  # a run in progress finishes; nothing is half-sent
+    log.info("stopped")

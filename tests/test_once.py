@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import html
 import email.policy
 import json
 import re
@@ -64,7 +65,7 @@ def test_once_on_the_seeds_writes_archive_outbox_and_summary(tmp_path: Path) -> 
     assert page.is_file() and (archive / "issues" / f"{DAY}.json").is_file()
     assert json.loads((archive / "issues" / f"{DAY}.json").read_text()) == issue
     assert (archive / "index.html").is_file() and (archive / "feed.xml").is_file()
-    assert issue["insights"][0]["text"][:40] in page.read_text()
+    assert issue["insights"][0]["text"][:40] in html.unescape(page.read_text())
 
     emails = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(emails) == 2

@@ -71,7 +71,11 @@ def wait_for(proc: subprocess.Popen[str], marker: str, timeout: float = 60) -> s
 
 def stop(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
+    try:
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def test_serve_catches_up_once_and_a_restart_does_not_repeat(tmp_path: Path) -> None:

@@ -1,0 +1,73 @@
+"""Write the static archive: issue pages and JSON, index, Atom feed, stylesheet, all atomically.
+
+`publish_issue` rewrites only what one new issue changes; `rebuild_archive` writes everything.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any, Sequence
+
+from .fsutil import write_atomic
+from .models import Brand, Issue
+from .render import TEMPLATES_DIR, render_atom, render_index, render_issue_page
+from .serialize import issue_to_dict
+
+STYLESHEET = "style.css"
+
+
+def publish_issue(archive: Path, env: Any, brand: Brand, issue: Issue, all_issues: Sequence[Issue]) -> Path:
+    """Write one issue with its neighbours' pager links, the index and the feed; returns the page path."""
+    issues = _one_per_date([*all_issues, issue])
+    dates = [i.date for i in issues]
+    at = dates.index(issue.date)
+    page = _write_issue(archive, env, brand, issues, at)
+    for neighbour in (at - 1, at + 1):  # their prev/next links now point at this issue
+        if 0 <= neighbour < len(issues):
+            _write_issue(archive, env, brand, issues, neighbour)
+    _write_common(archive, env, brand, issues)
+    return page
+
+
+def rebuild_archive(archive: Path, env: Any, brand: Brand, all_issues: Sequence[Issue]) -> None:
+    issues = _one_per_date(all_issues)
+    for at in range(len(issues)):
+        _write_issue(archive, env, brand, issues, at)
+    _write_common(archive, env, brand, issues)
+
+
+def issue_page_path(archive: Path, day: date) -> Path:
+    return archive / "issues" / f"{day.isoformat()}.html"
+
+
+def _one_per_date(issues: Sequence[Issue]) -> list[Issue]:
+    """Oldest first; a later entry for a date replaces an earlier one (a re-made issue)."""
+    by_date = {i.date: i for i in issues}
+    return [by_date[d] for d in sorted(by_date)]
+
+
+def _write_issue(archive: Path, env: Any, brand: Brand, issues: list[Issue], at: int) -> Path:
+    issue = issues[at]
+    prev_date = issues[at - 1].date if at > 0 else None
+    next_date = issues[at + 1].date if at + 1 < len(issues) else None
+    page = issue_page_path(archive, issue.date)
+    write_atomic(page, render_issue_page(env, issue, brand, prev_date, next_date))
+    data = json.dumps(issue_to_dict(issue), ensure_ascii=False, indent=2)
+    write_atomic(page.with_suffix(".json"), data + "\n")
+    return page
+
+
+def _write_common(archive: Path, env: Any, brand: Brand, issues: list[Issue]) -> None:
+    write_atomic(archive / "index.html", render_index(env, issues, brand))
+    updated = max((i.generated_at for i in issues), default=None)
+    if updated is not None:
+        write_atomic(archive / "feed.xml", render_atom(env, issues, brand, updated))
+    write_atomic(archive / STYLESHEET, _stylesheet(env))
+
+
+def _stylesheet(env: Any) -> str:
+    """The override folder's stylesheet if it has one, else the bundled one."""
+    source, _, _ = env.loader.get_source(env, STYLESHEET) if env.loader else ("", None, None)
+    return str(source) if source else (TEMPLATES_DIR / STYLESHEET).read_text(encoding="utf-8")

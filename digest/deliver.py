@@ -1,0 +1,146 @@
+"""Deliver an issue: build_message (pure) and the Mailer port, by SMTP or as .eml files.
+
+One message per recipient, so recipients never see each other. Header values pass
+through `_header` so CR, LF and other control characters never reach a header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import smtplib
+import ssl
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Protocol
+
+from .config import SmtpSettings
+from .errors import DeliveryError
+from .fsutil import write_atomic
+from .models import Issue, RenderedIssue
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+SMTP_ERRORS = (smtplib.SMTPException, OSError)
+
+
+class Mailer(Protocol):
+    def send(self, msg: EmailMessage, recipient: str) -> str:
+        """Deliver one message; returns a detail for the ledger, raises DeliveryError."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def build_message(
+    rendered: RenderedIssue, issue: Issue, sender: str, recipient: str, *, list_id: str, now: datetime
+) -> EmailMessage:
+    """multipart/alternative (text, then HTML) with a Message-ID stable per issue and recipient."""
+    msg = EmailMessage()
+    msg["From"] = _header(sender)
+    msg["To"] = _header(recipient)
+    msg["Subject"] = _header(rendered.subject)
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = message_id(issue, sender, recipient)
+    msg["List-Id"] = _header(list_id)
+    msg["X-Digest-Issue"] = f"{issue.date.isoformat()} #{issue.number}"
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+def message_id(issue: Issue, sender: str, recipient: str) -> str:
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    token = hashlib.sha1(recipient.strip().lower().encode()).hexdigest()[:16]
+    return f"<digest.{issue.date.isoformat()}.{token}@{_header(domain)}>"
+
+
+def _header(value: str) -> str:
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+class FileMailer:
+    """Writes each message to the outbox as `<date>-<recipient>.eml` (no [smtp], or --dry-run)."""
+
+    def __init__(self, outbox: Path):
+        self.outbox = outbox
+
+    def send(self, msg: EmailMessage, recipient: str) -> str:
+        issue = str(msg["X-Digest-Issue"]).split()[0]
+        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)
+        path = self.outbox / f"{issue}-{safe}.eml"
+        try:
+            write_atomic(path, bytes(msg))
+        except OSError as e:
+            raise DeliveryError(recipient, f"cannot write {path}: {e.strerror or e}") from e
+        return str(path)
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpMailer:
+    """One SMTP connection, opened on first use and reused for every recipient."""
+
+    def __init__(self, settings: SmtpSettings, password: str | None):
+        self.settings = settings
+        self.password = password
+        self.conn: smtplib.SMTP | None = None
+
+    def send(self, msg: EmailMessage, recipient: str) -> str:
+        try:
+            conn = self.conn or self._connect()
+            refused = conn.send_message(msg, to_addrs=[recipient])
+        except smtplib.SMTPRecipientsRefused as e:
+            code, reply = e.recipients.get(recipient, (550, b"refused"))
+            raise DeliveryError(recipient, _reply(code, reply), permanent=code >= 500) from e
+        except smtplib.SMTPResponseException as e:
+            self._drop()
+            raise DeliveryError(recipient, _reply(e.smtp_code, e.smtp_error), permanent=e.smtp_code >= 500) from e
+        except SMTP_ERRORS as e:
+            self._drop()
+            raise DeliveryError(recipient, f"SMTP {self.settings.host}:{self.settings.port}: {e}") from e
+        if refused:
+            code, reply = refused[recipient]
+            raise DeliveryError(recipient, _reply(code, reply), permanent=code >= 500)
+        return f"accepted by {self.settings.host}"
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        context = ssl.create_default_context()
+        if s.security == "ssl":
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
+        else:
+            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
+        try:
+            if s.security == "starttls":
+                conn.starttls(context=context)
+            if s.username:
+                conn.login(s.username, self.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        self.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            finally:
+                self.conn = None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except SMTP_ERRORS:
+                pass
+            finally:
+                self._drop()
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    message = text.decode(errors="replace") if isinstance(text, bytes) else text
+    return f"{code} {' '.join(message.split())}"

@@ -1,0 +1,176 @@
+"""Fetch feeds over HTTP (the only httpx importer): conditional GET, deadlines, a size cap.
+
+Every failure becomes a FetchError with a short human reason; one bad feed never
+touches another. Redirects are followed by hand so each hop's address is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .. import __version__
+from ..config import FetchSettings
+from ..errors import FetchError
+from ..models import FeedSpec, RawFeed
+
+USER_AGENT = f"digest/{__version__} (+https://github.com/digest-news/digest)"
+MAX_REDIRECTS = 5
+ACCEPT = "application/atom+xml, application/rss+xml, application/feed+json, application/xml;q=0.9, */*;q=0.5"
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    url: str
+    etag: str | None
+    last_modified: str | None
+
+
+FetchOutcome = RawFeed | NotModified | FetchError
+
+
+def fetch_all(
+    specs: Sequence[FeedSpec],
+    settings: FetchSettings,
+    validators: Mapping[str, tuple[str | None, str | None]],
+) -> list[FetchOutcome]:
+    """Fetch every feed concurrently; results in input order, failures as FetchError values."""
+    return asyncio.run(_fetch_all(specs, settings, validators))
+
+
+async def _fetch_all(
+    specs: Sequence[FeedSpec],
+    settings: FetchSettings,
+    validators: Mapping[str, tuple[str | None, str | None]],
+) -> list[FetchOutcome]:
+    limit = asyncio.Semaphore(settings.concurrency)
+    timeout = httpx.Timeout(settings.timeout_seconds)
+    limits = httpx.Limits(max_connections=settings.concurrency)
+    async with httpx.AsyncClient(
+        timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    ) as client:
+
+        async def one(spec: FeedSpec) -> FetchOutcome:
+            etag, modified = validators.get(spec.url, (None, None))
+            async with limit:
+                try:
+                    return await fetch_feed(client, spec, settings, etag, modified)
+                except FetchError as e:
+                    return e
+
+        return list(await asyncio.gather(*(one(s) for s in specs)))
+
+
+async def fetch_feed(
+    client: httpx.AsyncClient,
+    spec: FeedSpec,
+    settings: FetchSettings,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> RawFeed | NotModified:
+    """One feed within its deadline; raises FetchError with the reason."""
+    try:
+        async with asyncio.timeout(settings.timeout_seconds):
+            return await _fetch(client, spec.url, settings, etag, last_modified)
+    except TimeoutError:
+        raise FetchError(spec.url, f"timed out after {settings.timeout_seconds:g} s") from None
+    except httpx.HTTPError as e:
+        raise FetchError(spec.url, describe_http_error(e, settings.timeout_seconds)) from e
+
+
+async def _fetch(
+    client: httpx.AsyncClient, url: str, settings: FetchSettings, etag: str | None, last_modified: str | None
+) -> RawFeed | NotModified:
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    for _ in range(MAX_REDIRECTS + 1):
+        await check_address(url, settings.allow_private_networks)
+        async with client.stream("GET", url, headers=headers) as response:
+            if response.is_redirect and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            if response.status_code == 304:
+                return NotModified(url=url, etag=etag, last_modified=last_modified)
+            if response.status_code >= 400:
+                raise FetchError(url, f"HTTP {response.status_code} {response.reason_phrase}".strip())
+            body = await _read_capped(response, url, settings.max_bytes)
+            return RawFeed(
+                url=url,
+                content=body,
+                headers=dict(response.headers),
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+            )
+    raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+
+
+async def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> bytes:
+    """The body, decompressed, never more than max_bytes held in memory."""
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(url, f"response larger than {max_bytes} bytes; cut off")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def check_address(url: str, allow_private: bool) -> None:
+    """Refuse non-http(s) URLs, and hosts on private, loopback or link-local addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(url, f"refused: only http and https URLs are fetched, not {parts.scheme or 'none'!r}")
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise FetchError(url, f"DNS lookup failed for {parts.hostname}: {e.strerror}") from e
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        kind = _private_kind(address)
+        if kind:
+            raise FetchError(
+                url,
+                f"refused: {parts.hostname} resolves to {address}, a {kind} address; "
+                "set [fetch] allow_private_networks = true to allow",
+            )
+
+
+def _private_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_private:
+        return "private"
+    if address.is_reserved or address.is_multicast or address.is_unspecified:
+        return "reserved"
+    return None
+
+
+def describe_http_error(error: httpx.HTTPError, timeout: float) -> str:
+    """A short reason a person can act on, for the run summary."""
+    if isinstance(error, httpx.TimeoutException):
+        return f"timed out after {timeout:g} s"
+    if isinstance(error, httpx.ConnectError):
+        text = str(error).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+            return "DNS lookup failed"
+        return f"cannot connect: {error}"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return f"broken response: {error}"
+    if isinstance(error, httpx.DecodingError):
+        return f"cannot decode the response body: {error}"
+    return f"{type(error).__name__}: {error}"

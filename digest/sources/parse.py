@@ -1,0 +1,145 @@
+"""Feed bytes -> ItemData (the only feedparser importer), plus a small JSON Feed reader.
+
+A feed that is not well-formed still yields what feedparser recovers; a body with
+no feed in it at all is a ParseError. Entry HTML is sanitised here, once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from ..errors import ParseError
+from ..htmltext import html_to_text, sanitize_html
+from ..models import FeedSpec, ItemData, RawFeed
+
+MAX_ENTRIES = 500  # a feed with more entries than this is truncated, newest first as served
+
+
+def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
+    """(feed title, items) of one fetched body."""
+    if _looks_like_json_feed(raw):
+        return _parse_json_feed(raw, spec)
+    import feedparser
+
+    parsed = feedparser.parse(
+        raw.content,
+        response_headers={k.lower(): v for k, v in raw.headers.items()},
+        sanitize_html=False,  # nh3 does it below, with a stricter allowlist
+        resolve_relative_uris=True,
+    )
+    if not parsed.entries and not parsed.get("version"):
+        problem = parsed.get("bozo_exception")
+        detail = f": {_short(str(problem))}" if problem else ""
+        raise ParseError(raw.url, f"not a feed{detail}")
+    title = str(parsed.feed.get("title") or "").strip()
+    source = spec.name or title or urlsplit(spec.url).hostname or spec.url
+    items = [item for e in parsed.entries[:MAX_ENTRIES] if (item := _entry_item(e, spec, source))]
+    return title, items
+
+
+def _entry_item(entry: Any, spec: FeedSpec, source: str) -> ItemData | None:
+    body = ""
+    if entry.get("content"):
+        body = max((c.get("value", "") for c in entry.content), key=len)
+    body = body or entry.get("summary", "") or entry.get("itunes_summary", "")
+    clean = sanitize_html(body) if body else ""
+    text = html_to_text(clean)
+    title = html_to_text(entry.get("title", "")).replace("\n", " ").strip()
+    if not text and not title:
+        return None
+    link = entry.get("link") or None
+    guid = entry.get("id") or link or _hash(title, text)
+    return ItemData(
+        source=source,
+        source_url=spec.url,
+        guid=str(guid),
+        title=title or _first_words(text),
+        text=text or title,
+        url=link if _is_web_url(link) else None,
+        published=_date(entry.get("published_parsed") or entry.get("updated_parsed")),
+        html=clean,
+        weight=spec.weight,
+    )
+
+
+def _looks_like_json_feed(raw: RawFeed) -> bool:
+    ctype = {k.lower(): v for k, v in raw.headers.items()}.get("content-type", "")
+    return "json" in ctype or raw.content[:200].lstrip().startswith(b"{")
+
+
+def _parse_json_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
+    try:
+        doc = json.loads(raw.content)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ParseError(raw.url, f"not a feed: invalid JSON ({_short(str(e))})") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise ParseError(raw.url, "not a feed: JSON without an items list")
+    title = str(doc.get("title") or "").strip()
+    source = spec.name or title or urlsplit(spec.url).hostname or spec.url
+    return title, list(_json_items(doc["items"][:MAX_ENTRIES], spec, source))
+
+
+def _json_items(entries: Iterable[Any], spec: FeedSpec, source: str) -> Iterable[ItemData]:
+    for e in entries:
+        if not isinstance(e, dict):
+            continue
+        body = str(e.get("content_html") or "")
+        clean = sanitize_html(body) if body else ""
+        text = html_to_text(clean) if clean else str(e.get("content_text") or e.get("summary") or "").strip()
+        title = str(e.get("title") or "").strip()
+        if not text and not title:
+            continue
+        link = e.get("url") if isinstance(e.get("url"), str) else None
+        yield ItemData(
+            source=source,
+            source_url=spec.url,
+            guid=str(e.get("id") or link or _hash(title, text)),
+            title=title or _first_words(text),
+            text=text or title,
+            url=link if _is_web_url(link) else None,
+            published=_iso_date(e.get("date_published") or e.get("date_modified")),
+            html=clean,
+            weight=spec.weight,
+        )
+
+
+def _date(struct: Any) -> datetime | None:
+    if not struct:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(struct), tz=timezone.utc)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _iso_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _is_web_url(url: Any) -> bool:
+    return isinstance(url, str) and url.lower().startswith(("http://", "https://"))
+
+
+def _hash(*parts: str) -> str:
+    return "sha1:" + hashlib.sha1("\0".join(parts).encode()).hexdigest()
+
+
+def _first_words(text: str, n: int = 12) -> str:
+    words = text.split()
+    return " ".join(words[:n]) + ("…" if len(words) > n else "")
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,114 @@
+"""`digest once` with real feeds from a real HTTP server on 127.0.0.1: one good, three broken."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = "2026-11-24"
+
+GOOD_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Good Feed</title><link>http://127.0.0.1/</link><description>d</description>
+<item><title>Labs publish safety cases</title><link>http://127.0.0.1/a</link><guid>a</guid>
+<pubDate>Mon, 23 Nov 2026 08:00:00 GMT</pubDate>
+<description>&lt;p&gt;Three frontier labs published written safety cases for their newest models this week, each
+arguing with evidence why a specific catastrophic misuse is unlikely before deployment.&lt;/p&gt;
+&lt;p&gt;Subscribe to our newsletter&lt;/p&gt;</description></item>
+<item><title>Compute prices fall</title><link>http://127.0.0.1/b</link><guid>b</guid>
+<pubDate>Mon, 23 Nov 2026 09:00:00 GMT</pubDate>
+<description>&lt;p&gt;Rental prices for H100 accelerators fell by forty percent over twelve months, which puts
+training runs of mid-sized open-weight models within reach of university labs.&lt;/p&gt;</description></item>
+</channel></rss>"""
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path == "/good.xml":
+            self.reply(200, GOOD_FEED.encode(), "application/rss+xml")
+        elif self.path == "/error.xml":
+            self.reply(500, b"boom", "text/plain")
+        elif self.path == "/slow.xml":
+            time.sleep(4)  # the config's timeout is 1 s
+            self.reply(200, GOOD_FEED.encode(), "application/rss+xml")
+        elif self.path == "/malformed.xml":
+            self.reply(200, b"\x00\x01 this is <<< not a feed at all {{{", "application/rss+xml")
+        else:
+            self.reply(404, b"not found", "text/plain")
+
+    def reply(self, status: int, body: bytes, ctype: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (the timeout case)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def feed_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_broken_feeds_are_named_and_the_issue_comes_from_the_good_feed_and_seeds(
+    tmp_path: Path, feed_server: str
+) -> None:
+    config = tmp_path / "config" / "digest.toml"
+    config.parent.mkdir()
+    feeds = "".join(
+        f'[[feeds]]\nurl = "{feed_server}/{name}.xml"\nname = "{name}"\nweight = {weight}\n'
+        for name, weight in (("good", 3.0), ("error", 1.0), ("slow", 1.0), ("malformed", 1.0))
+    )
+    config.write_text(
+        f'[paths]\nseeds = "{ROOT / "seeds"}"\n[email]\nto = ["ann@example.org"]\n'
+        f"[fetch]\ntimeout_seconds = 1\nallow_private_networks = true\n{feeds}",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "digest", "once", "--config", str(config), "--date", DAY, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 30  # the slow feed cost its timeout, not the run
+    issue = json.loads(proc.stdout)
+    stats = issue["stats"]
+    assert stats["sources_ok"] == 5 and stats["sources_failed"] == 3  # 4 seeds + good; 3 broken
+    assert stats["items"] == 6
+    failed = {f["name"]: f["reason"] for f in stats["failures"]}
+    assert set(failed) == {"error", "slow", "malformed"}
+    assert "500" in failed["error"]
+    assert "timed out" in failed["slow"].lower() or "timeout" in failed["slow"].lower()
+    assert failed["malformed"]
+    for name in ("error", "slow", "malformed"):
+        assert f"failed: {name} (" in proc.stderr
+    assert "sources: 5 ok, 0 not modified, 3 failed" in proc.stderr
+    # the weighted good feed made it into the picks, with its link
+    good = [p for p in issue["insights"] if p["source"] == "good"]
+    assert good and good[0]["url"].startswith("http://127.0.0.1/")
+    assert not any("Subscribe" in p["text"] for p in issue["insights"])
+    page = (tmp_path / "archive" / "issues" / f"{DAY}.html").read_text()
+    assert "malformed" in page and "slow" in page  # the closing note on failed sources
