@@ -171,7 +171,7 @@ class _Reader:
 
     def resolve(self, value: str) -> Path:
         p = Path(value).expanduser()
-        return p if p.is_absolute() else (self.base / p)
+        return Path(os.path.normpath(p if p.is_absolute() else self.base / p))
 
     def settings(self, raw: dict[str, Any]) -> Settings:
         top = {"title": _is_str, "top_n": _is_int, "timezone": _is_str, "archive_url": _is_str}

@@ -99,7 +99,9 @@ def safe_url(url: str | None) -> str | None:
 
 
 def wrap(text: str, width: int = 72, indent: str = "") -> str:
-    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent, break_long_words=False)
+    return textwrap.fill(
+        text, width=width, initial_indent=indent, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    )
 
 
 def shorten(text: str, limit: int) -> str:

@@ -23,7 +23,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_bundled_config_loads_with_paths_relative_to_its_folder() -> None:
     settings = load_settings(ROOT / "config" / "digest.toml")
     assert settings.top_n == 5
-    assert settings.paths.seeds == ROOT / "config" / ".." / "seeds"
+    assert settings.paths.seeds == ROOT / "seeds"
     assert settings.smtp is None  # the first run writes to the outbox
     assert settings.feeds == ()  # and needs no network
 
@@ -32,7 +32,7 @@ def test_empty_config_gets_defaults(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, ""))
     assert settings.top_n == 5
     assert settings.timezone == "UTC"
-    assert settings.paths.database == tmp_path / "../state/digest.sqlite3"
+    assert settings.paths.database == tmp_path.parent / "state" / "digest.sqlite3"
     assert settings.fetch.allow_private_networks is False
 
 

@@ -56,7 +56,7 @@ def _read_one(path: Path, folder: Path, reader: Callable[[str], tuple[str | None
         source=name,
         source_url=rel,
         guid=guid,
-        title=title or name.replace("_", " "),
+        title=title or name,  # templates show no title line when it only repeats the source
         text=text,
         html=html,
     )

@@ -1,0 +1,113 @@
+"""Rendering: golden email parts of a fixed issue, autoescaping, safe URLs, one-line subjects.
+
+Refresh the goldens after an intended change with: UPDATE_GOLDEN=1 python -m pytest tests/test_render.py
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import feedparser
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.errors import RenderError
+from digest.render import make_environment, make_subject, render_atom, render_index, render_issue, render_issue_page
+from digest.serialize import issue_from_dict, issue_to_dict
+
+from tests.sample import BRAND, make_pick, sample_issue
+
+GOLDEN = Path(__file__).parent / "golden"
+PAYLOAD = '<script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
+
+
+def check_golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1 once"
+    assert actual == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def test_email_text_matches_golden() -> None:
+    check_golden("email.txt", render_issue(make_environment(), sample_issue(), BRAND).text)
+
+
+def test_email_html_matches_golden() -> None:
+    check_golden("email.html", render_issue(make_environment(), sample_issue(), BRAND).html)
+
+
+def test_email_opens_with_what_was_read_and_closes_with_failures() -> None:
+    rendered = render_issue(make_environment(), sample_issue(), BRAND)
+    for part in (rendered.text, rendered.html):
+        assert "12 items read" in part and "40 candidate insights" in part
+        assert "Broken Feed" in part and "HTTP 500" in part
+        assert part.index("12 items read") < part.rindex("Open-weight") < part.index("Broken Feed")
+    assert "<style" not in rendered.html  # inlined: mail clients drop <style>
+    assert 'style="' in rendered.html
+
+
+def test_no_failures_note_when_nothing_failed() -> None:
+    issue = sample_issue()
+    clean = issue.__class__(**{**{f: getattr(issue, f) for f in issue.__slots__},
+                               "stats": issue.stats.__class__(3, 0, 12, 40, 33)})
+    rendered = render_issue(make_environment(), clean, BRAND)
+    assert "problems" not in rendered.text and "problems" not in rendered.html
+
+
+def test_feed_text_is_escaped_everywhere_and_bad_urls_are_not_links() -> None:
+    issue = sample_issue(make_pick(1, PAYLOAD, title=PAYLOAD, source=PAYLOAD, url="javascript:alert(1)"))
+    env = make_environment()
+    pages = {
+        "email": render_issue(env, issue, BRAND).html,
+        "page": render_issue_page(env, issue, BRAND, None, None),
+        "index": render_index(env, [issue], BRAND),
+        "atom": render_atom(env, [issue], BRAND, issue.generated_at),
+    }
+    for name, page in pages.items():
+        assert "<script>window" not in page, name
+        assert "<img src=x" not in page, name
+        assert "javascript:" not in page, name
+    assert "&lt;script&gt;" in pages["page"]
+
+
+def test_issue_page_has_anchors_pager_and_why() -> None:
+    page = render_issue_page(make_environment(), sample_issue(), BRAND, datetime(2026, 11, 23).date(), None)
+    assert 'id="insight-1"' in page and 'href="#insight-1"' in page
+    assert 'href="2026-11-23.html"' in page and 'rel="next"' not in page
+    assert "informativeness" in page
+    assert 'rel="noopener nofollow"' in page
+    assert "Content-Security-Policy" in page
+
+
+def test_atom_feed_parses_cleanly() -> None:
+    issues = [sample_issue(), sample_issue(day=datetime(2026, 11, 25).date(), number=8)]
+    parsed = feedparser.parse(render_atom(make_environment(), issues, BRAND, datetime(2026, 11, 25, tzinfo=timezone.utc)))
+    assert parsed.bozo == 0, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    assert [e.id for e in parsed.entries] == ["urn:digest:issue:2026-11-25", "urn:digest:issue:2026-11-24"]
+    assert "Open-weight models" in parsed.entries[0].content[0].value
+
+
+def test_override_folder_wins_and_strict_undefined_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "email.txt.j2").write_text("custom {{ issue.number }}\n", encoding="utf-8")
+    assert render_issue(make_environment(tmp_path), sample_issue(), BRAND).text == "custom 7\n"
+    (tmp_path / "email.txt.j2").write_text("{{ no_such_name }}\n", encoding="utf-8")
+    with pytest.raises(RenderError, match="no_such_name"):
+        render_issue(make_environment(tmp_path), sample_issue(), BRAND)
+
+
+def test_issue_json_round_trips() -> None:
+    issue = sample_issue()
+    assert issue_from_dict(issue_to_dict(issue)) == issue
+
+
+@given(st.text(max_size=300))
+def test_subject_is_always_one_clean_line(text: str) -> None:
+    subject = make_subject(sample_issue(make_pick(1, text or "x")), BRAND)
+    assert not any(ord(c) < 32 or c in "\x7f\u2028\u2029" for c in subject)
+    assert len(subject) <= len(BRAND.title) + 80
