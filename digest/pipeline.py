@@ -221,10 +221,11 @@ def _deliver_one(
         detail = mailer.send(msg, recipient)
     except DeliveryError as e:
         log.error("delivery to %s failed: %s", recipient, e.reason)
+        status = "rejected" if e.permanent else "failed"  # only temporary failures are retried
         if ledger:
             with store.transaction():
-                store.finish_delivery(day, recipient, "failed", e.reason, now)
-        return DeliveryResult(recipient, "failed", e.reason)
+                store.finish_delivery(day, recipient, status, e.reason, now)
+        return DeliveryResult(recipient, status, e.reason)
     if ledger:
         with store.transaction():
             store.finish_delivery(day, recipient, done, detail, now)

@@ -61,7 +61,8 @@ def _entry_item(entry: Any, spec: FeedSpec, source: str) -> ItemData | None:
         title=title or _first_words(text),
         text=text or title,
         url=link if _is_web_url(link) else None,
-        published=_date(entry.get("published_parsed") or entry.get("updated_parsed")),
+        # dict.get skips feedparser's deprecated updated->published key mapping (and its warning)
+        published=_date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
         html=clean,
         weight=spec.weight,
     )

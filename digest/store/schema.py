@@ -68,7 +68,7 @@ def migrate_0_to_1(db: sqlite3.Connection) -> None:
         CREATE TABLE deliveries (
             issue_date TEXT NOT NULL REFERENCES issues(issue_date),
             recipient TEXT NOT NULL,
-            status TEXT NOT NULL,              -- 'sending' | 'sent' | 'written' | 'failed'
+            status TEXT NOT NULL,              -- 'sending' | 'sent' | 'written' | 'failed' (retried) | 'rejected'
             message_id TEXT,
             detail TEXT,
             updated_at TEXT NOT NULL,
