@@ -112,3 +112,44 @@ def test_broken_feeds_are_named_and_the_issue_comes_from_the_good_feed_and_seeds
     assert not any("Subscribe" in p["text"] for p in issue["insights"])
     page = (tmp_path / "archive" / "issues" / f"{DAY}.html").read_text()
     assert "malformed" in page and "slow" in page  # the closing note on failed sources
+
+
+HOSTILE_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Hostile</title>
+<item><title>&lt;script&gt;window.pwned=1&lt;/script&gt;Payload &lt;img src=x onerror=window.pwned=1&gt;</title>
+<link>javascript:window.pwned=1</link><guid>h1</guid>
+<description>&lt;p onmouseover="window.pwned=1"&gt;Attackers hide script in feed titles and bodies, hoping that a
+reader renders them as markup &lt;script&gt;window.pwned=1&lt;/script&gt; in an email or a public archive page.&lt;/p&gt;</description></item>
+</channel></rss>"""
+
+
+def test_hostile_feed_content_is_inert_in_pages_and_mail(tmp_path: Path) -> None:
+    from tests.http_server import Response, http_server
+
+    with http_server() as site:
+        site.add("/hostile.xml", Response(body=HOSTILE_FEED.encode(), headers={"Content-Type": "application/rss+xml"}))
+        config = tmp_path / "config" / "digest.toml"
+        config.parent.mkdir()
+        config.write_text(
+            f'[paths]\nseeds = "{tmp_path / "no-seeds"}"\n[email]\nto = ["ann@example.org"]\n'
+            f'[fetch]\nallow_private_networks = true\n[rank]\nmax_per_source = 5\n'
+            f'[[feeds]]\nurl = "{site.base}/hostile.xml"\nname = "Hostile <b onclick=x>"\n',
+            encoding="utf-8",
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "digest", "once", "--config", str(config), "--date", DAY],
+            capture_output=True, text=True, timeout=60,
+        )
+    assert proc.returncode == 0, proc.stderr
+    # JSON carries text as data (nothing renders it); every page, feed and mail must be inert.
+    outputs = [p.read_text() for p in (tmp_path / "archive").rglob("*") if p.is_file() and p.suffix != ".json"]
+    import email
+    import email.policy
+
+    for eml in (tmp_path / "outbox").glob("*.eml"):  # the plain-text part is inert by nature
+        msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        outputs.append(msg.get_body(("html",)).get_content())  # type: ignore[union-attr]
+        assert "\nBcc" not in str(msg["Subject"])
+    assert any("Attackers hide script" in o for o in outputs)
+    for text in outputs:
+        for live in ("<script>window", "<img src=x", "onmouseover=", "javascript:", "<b onclick"):
+            assert live not in text
