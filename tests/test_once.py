@@ -149,3 +149,19 @@ def test_bad_date_is_a_usage_error(tmp_path: Path, bad: str) -> None:
     proc = run_once(make_config(tmp_path), "--date", bad)
     assert proc.returncode == 2
     assert "--date" in proc.stderr
+
+
+def test_archive_build_rewrites_every_page_from_state(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    assert run_once(config, "--date", DAY).returncode == 0
+    archive = tmp_path / "archive"
+    page = archive / "issues" / f"{DAY}.html"
+    before = page.read_text()
+    page.unlink()
+    (archive / "index.html").write_text("broken")
+    proc = subprocess.run([sys.executable, "-m", "digest", "archive", "build", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "rebuilt 1 issue" in proc.stderr
+    assert page.read_text() == before
+    assert f"issues/{DAY}.html" in (archive / "index.html").read_text()

@@ -100,3 +100,19 @@ def test_serve_catches_up_once_and_a_restart_does_not_repeat(tmp_path: Path) -> 
         stop(second)
     assert "catching up" not in log
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_second_serve_on_the_same_state_exits_with_a_clear_message(tmp_path: Path) -> None:
+    settings_with(tmp_path, "0 0 1 1 *", tz="UTC")  # no run today: nothing but waiting
+    config = tmp_path / "config" / "digest.toml"
+    first = start_serve(config)
+    try:
+        wait_for(first, "next run at")
+        second = subprocess.run(
+            [sys.executable, "-m", "digest", "serve", "--config", str(config)],
+            capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        )
+    finally:
+        stop(first)
+    assert second.returncode == 1
+    assert "another digest serve is running" in second.stderr and f"pid {first.pid}" in second.stderr
