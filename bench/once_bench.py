@@ -41,11 +41,15 @@ def main() -> None:
             config.write_text(text.replace('seeds = "../seeds"', f'seeds = "{ROOT / "seeds"}"'), encoding="utf-8")
             once.append(timed([sys.executable, "-m", "digest", "once", "--config", str(config)], Path(tmp)))
             helps.append(timed([sys.executable, "-m", "digest", "--help"], Path(tmp)))
-    print(json.dumps({
-        "once_seconds": [round(t, 3) for t in once],
-        "once_median_seconds": round(statistics.median(once), 3),
-        "help_median_seconds": round(statistics.median(helps), 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "once_seconds": [round(t, 3) for t in once],
+                "once_median_seconds": round(statistics.median(once), 3),
+                "help_median_seconds": round(statistics.median(helps), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .fsutil import write_atomic
 from .models import Brand, Issue

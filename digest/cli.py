@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from datetime import date, datetime, timezone
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 import click
 
@@ -49,13 +51,24 @@ def cli() -> None:
 
 @cli.command()
 @config_option
-@click.option("--date", "issue_date", metavar="YYYY-MM-DD", help="Make or re-make the issue of this date (default: today in the configured time zone).")
+@click.option(
+    "--date",
+    "issue_date",
+    metavar="YYYY-MM-DD",
+    help="Make or re-make the issue of this date (default: today in the configured time zone).",
+)
 @click.option("--dry-run", is_flag=True, help="Write emails to the outbox even when [smtp] is configured.")
 @click.option("--json", "as_json", is_flag=True, help="Print the issue as JSON on stdout.")
 @click.option("--offline", is_flag=True, help="Skip feeds; use seeds and stored items only.")
 @verbosity_options
 def once(
-    config_path: str | None, issue_date: str | None, dry_run: bool, as_json: bool, offline: bool, verbose: int, quiet: bool
+    config_path: str | None,
+    issue_date: str | None,
+    dry_run: bool,
+    as_json: bool,
+    offline: bool,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Run the whole pipeline once: gather, extract, rank, archive, deliver.
 
@@ -70,7 +83,7 @@ def once(
 
         report = run_issue(
             settings,
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
             issue_date=_parse_date(issue_date),
             offline=offline,
             dry_run=dry_run,
@@ -139,15 +152,12 @@ def _parse_date(value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date like 2026-11-24", param_hint="--date") from None
 
 
-class _errors_as_exit:
+@contextmanager
+def _errors_as_exit() -> Iterator[None]:
     """Turn DigestError into one line on stderr and an exit code; let bugs show their traceback."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or not isinstance(exc, DigestError):
-            return False
+    try:
+        yield
+    except DigestError as exc:
         if isinstance(exc, ConfigError):
             code, prefix = EXIT_CONFIG, "config error"
         elif isinstance(exc, NothingToSend):

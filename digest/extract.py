@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from .models import Insight, InsightKind, ItemData
 
@@ -24,9 +24,7 @@ MIN_LETTER_RATIO = 0.6  # tables and IDs glued together ("CruxesCrux66.0") fall 
 
 # Section labels whose content is a summary of the item (worth more than body text).
 SUMMARY_HEADINGS = re.compile(r"^(summary|tl;?dr|abstract|overview|in brief)\b", re.I)
-KEY_POINT_HEADINGS = re.compile(
-    r"^(key (points|takeaways|insights|findings)|takeaways|highlights|main points)\b", re.I
-)
+KEY_POINT_HEADINGS = re.compile(r"^(key (points|takeaways|insights|findings)|takeaways|highlights|main points)\b", re.I)
 # Sections that hold metadata or link lists rather than claims.
 SKIP_HEADINGS = re.compile(
     r"^(metadata|cited by|tags|categories|share|comments|references|related (posts|articles))\b",
@@ -56,7 +54,7 @@ def extract_insights(items: Sequence[ItemData]) -> list[Insight]:
     blocks_per_item = [list(_iter_blocks(item.text)) for item in items]
     boilerplate = _repeated_short_blocks(blocks_per_item)
     out: list[Insight] = []
-    for item, blocks in zip(items, blocks_per_item):
+    for item, blocks in zip(items, blocks_per_item, strict=True):
         out.extend(_item_insights(item, blocks, boilerplate))
     return out
 
@@ -102,16 +100,12 @@ def _iter_blocks(text: str) -> Iterable[tuple[str, str]]:
 def _repeated_short_blocks(blocks_per_item: Sequence[list[tuple[str, str]]]) -> set[str]:
     counts: Counter[str] = Counter()
     for blocks in blocks_per_item:
-        short = {
-            normalize_text(t) for _, t in blocks if len(t.split()) <= BOILERPLATE_MAX_WORDS
-        }
+        short = {normalize_text(t) for _, t in blocks if len(t.split()) <= BOILERPLATE_MAX_WORDS}
         counts.update(short)
     return {key for key, n in counts.items() if n >= 2 and key}
 
 
-def _item_insights(
-    item: ItemData, blocks: list[tuple[str, str]], boilerplate: set[str]
-) -> list[Insight]:
+def _item_insights(item: ItemData, blocks: list[tuple[str, str]], boilerplate: set[str]) -> list[Insight]:
     out: list[Insight] = []
     seen: set[str] = set()
     section = InsightKind.PARAGRAPH
@@ -138,9 +132,7 @@ def _looks_like_label(kind: str, text: str) -> bool:
     """Short unpunctuated lines such as 'Summary' or 'Key Points' open a section."""
     if kind != "para" or len(text.split()) > 4 or text.endswith(TERMINAL):
         return False
-    return bool(
-        SUMMARY_HEADINGS.match(text) or KEY_POINT_HEADINGS.match(text) or SKIP_HEADINGS.match(text)
-    )
+    return bool(SUMMARY_HEADINGS.match(text) or KEY_POINT_HEADINGS.match(text) or SKIP_HEADINGS.match(text))
 
 
 def _section_for(heading: str) -> tuple[InsightKind, bool]:

@@ -6,9 +6,9 @@ RawFeed -> ItemData -> Insight -> Cluster -> ScoredInsight -> Selection -> Issue
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Mapping
 
 
 class SourceStatus(str, enum.Enum):

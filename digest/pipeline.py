@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import ConfigError, DeliveryError, NothingToSend
@@ -80,7 +81,9 @@ def run_issue(
         issue = make_issue(settings, now, day, items, sources, sent_texts, number=number)
         issue_json = issue_json_text(issue)
         with store.transaction():
-            store.save_issue(day, issue.number, issue_json, [(p.rank, p.fingerprint, p.text) for p in issue.insights], now)
+            store.save_issue(
+                day, issue.number, issue_json, [(p.rank, p.fingerprint, p.text) for p in issue.insights], now
+            )
             store.mark_items_used(items, day.isoformat())
         all_issues = [_issue_from_json(text) for text in store.iter_issue_json()]
         page = publish(settings, issue, all_issues)
@@ -207,7 +210,15 @@ def deliver(
 
 
 def _deliver_one(
-    store: Store, mailer: Mailer, msg: EmailMessage, day: date, recipient: str, now: datetime, *, done: str, ledger: bool
+    store: Store,
+    mailer: Mailer,
+    msg: EmailMessage,
+    day: date,
+    recipient: str,
+    now: datetime,
+    *,
+    done: str,
+    ledger: bool,
 ) -> DeliveryResult:
     """Claim the ledger row, send, then record the outcome: a crash in between is never resent blindly."""
     if ledger:

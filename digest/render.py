@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import RenderError
 from .models import Brand, Issue, RenderedIssue
@@ -100,7 +101,12 @@ def safe_url(url: str | None) -> str | None:
 
 def wrap(text: str, width: int = 72, indent: str = "") -> str:
     return textwrap.fill(
-        text, width=width, initial_indent=indent, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+        text,
+        width=width,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
     )
 
 

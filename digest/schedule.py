@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from types import FrameType
-from typing import Callable
 
 from .config import Settings
 from .errors import DigestError, NothingToSend
@@ -24,7 +24,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def run_scheduled(settings: Settings, clock: Clock = utc_now) -> None:

@@ -111,7 +111,12 @@ def test_missing_password_env_fails_before_any_work(tmp_path: Path) -> None:
 
 
 def test_cli_missing_config_file_is_one_line_exit_2(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "digest", "once"], capture_output=True, text=True, cwd=tmp_path,
-                          env={"PATH": "", "HOME": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "digest", "once"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": "", "HOME": str(tmp_path)},
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "digest: config error: config/digest.toml: config file not found"

@@ -37,8 +37,10 @@ def test_most_saved_feeds_yield_entries() -> None:
     parsed = 0
     for path in FILES:
         try:
-            _, items = parse_feed(RawFeed(url="https://example.org/f", content=path.read_bytes(), headers={}),
-                                  FeedSpec(url="https://example.org/f"))
+            _, items = parse_feed(
+                RawFeed(url="https://example.org/f", content=path.read_bytes(), headers={}),
+                FeedSpec(url="https://example.org/f"),
+            )
         except ParseError:
             continue
         parsed += bool(items)

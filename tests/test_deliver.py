@@ -7,7 +7,7 @@ import email.policy
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,14 +22,20 @@ from tests.sample import BRAND, make_pick, sample_issue
 from tests.smtp_server import smtp_server
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 11, 24, 7, 0, 5, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 7, 0, 5, tzinfo=UTC)
 
 
 def message_for(recipient: str, issue=None):  # type: ignore[no-untyped-def]
     issue = issue or sample_issue()
     rendered = render_issue(make_environment(), issue, BRAND)
-    return build_message(rendered, issue, "Daily Insights <digest@example.org>", recipient,
-                         list_id="Daily Insights <daily-insights.example.org>", now=NOW)
+    return build_message(
+        rendered,
+        issue,
+        "Daily Insights <digest@example.org>",
+        recipient,
+        list_id="Daily Insights <daily-insights.example.org>",
+        now=NOW,
+    )
 
 
 def test_message_shape_and_headers() -> None:

@@ -58,8 +58,12 @@ def test_chrome_is_dropped() -> None:
 
 def test_metadata_sections_are_skipped_until_the_next_label() -> None:
     text = "\n\n".join(
-        ["Cited by 1 page", "This page is cited by a crux about structural risks in AI development, rated 66.",
-         "Cached Content Preview", CLAIM]
+        [
+            "Cited by 1 page",
+            "This page is cited by a crux about structural risks in AI development, rated 66.",
+            "Cached Content Preview",
+            CLAIM,
+        ]
     )
     assert [i.text for i in extract_insights([item(text)])] == [CLAIM]
 
@@ -67,7 +71,10 @@ def test_metadata_sections_are_skipped_until_the_next_label() -> None:
 def test_repeats_within_an_item_and_short_lines_shared_across_items_are_dropped() -> None:
     banner = "Join thousands of readers who get our five best ideas every morning."
     a = item("\n\n".join([banner, CLAIM, CLAIM]), source="a")
-    b = item("\n\n".join([banner, "Regulators in the EU published the final text of the AI Act code of practice today."]), source="b")
+    b = item(
+        "\n\n".join([banner, "Regulators in the EU published the final text of the AI Act code of practice today."]),
+        source="b",
+    )
     texts = [i.text for i in extract_insights([a, b])]
     assert texts.count(CLAIM) == 1
     assert banner not in texts

@@ -33,8 +33,17 @@ def gather(*urls: str, settings: FetchSettings = LOOPBACK, validators=None):  # 
 
 def test_good_feed_gives_items_and_validators() -> None:
     with http_server() as site:
-        site.add("/rss", Response(body=RSS, headers={"Content-Type": "application/rss+xml", "ETag": '"abc"',
-                                                     "Last-Modified": "Mon, 23 Nov 2026 10:00:00 GMT"}))
+        site.add(
+            "/rss",
+            Response(
+                body=RSS,
+                headers={
+                    "Content-Type": "application/rss+xml",
+                    "ETag": '"abc"',
+                    "Last-Modified": "Mon, 23 Nov 2026 10:00:00 GMT",
+                },
+            ),
+        )
         (result,) = gather(f"{site.base}/rss")
     assert result.status is SourceStatus.OK
     assert [i.title for i in result.items] == ["First", "Second"]
@@ -63,13 +72,15 @@ def test_each_failure_is_a_value_with_a_reason_and_others_succeed() -> None:
         site.add("/e500", Response(500, b"oops"))
         site.add("/e404", Response(404, b"gone"))
         site.add("/slow", Response(body=RSS, delay=3))
-        site.add("/html", Response(body=b"<html><body><p>Welcome!</p></body></html>",
-                                   headers={"Content-Type": "text/html"}))
+        site.add(
+            "/html", Response(body=b"<html><body><p>Welcome!</p></body></html>", headers={"Content-Type": "text/html"})
+        )
         site.add("/big", Response(body=b"<rss>" + b"x" * 50_000))
         site.add("/loop", Response(302, headers={"Location": "/loop"}))
         settings = FetchSettings(timeout_seconds=1, allow_private_networks=True, max_bytes=20_000)
-        results = gather(*(f"{site.base}/{p}" for p in ("good", "e500", "e404", "slow", "html", "big", "loop")),
-                         settings=settings)
+        results = gather(
+            *(f"{site.base}/{p}" for p in ("good", "e500", "e404", "slow", "html", "big", "loop")), settings=settings
+        )
     by_name = {r.name: r for r in results}
     assert by_name["good"].status is SourceStatus.OK
     reasons = {n: r.error or "" for n, r in by_name.items() if r.status is SourceStatus.FAILED}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import email
-import html
 import email.policy
+import html
 import json
 import re
 import subprocess
@@ -24,7 +24,7 @@ def make_config(tmp_path: Path, extra: str = "", recipients: str = "['ann@exampl
         f"""
 title = "Test Digest"
 [paths]
-seeds = "{ROOT / 'seeds'}"
+seeds = "{ROOT / "seeds"}"
 [email]
 from = "Test Digest <digest@example.org>"
 to = {recipients}
@@ -57,7 +57,18 @@ def test_once_on_the_seeds_writes_archive_outbox_and_summary(tmp_path: Path) -> 
     assert issue["stats"]["items"] == 4
     assert issue["stats"]["candidates"] > issue["stats"]["clusters"] >= 5
     for pick in issue["insights"]:
-        assert set(pick) >= {"rank", "text", "title", "source", "url", "published", "score", "why", "sources", "related"}
+        assert set(pick) >= {
+            "rank",
+            "text",
+            "title",
+            "source",
+            "url",
+            "published",
+            "score",
+            "why",
+            "sources",
+            "related",
+        }
         assert pick["why"]["novelty"] == 1.0
 
     archive = tmp_path / "archive"
@@ -159,8 +170,12 @@ def test_archive_build_rewrites_every_page_from_state(tmp_path: Path) -> None:
     before = page.read_text()
     page.unlink()
     (archive / "index.html").write_text("broken")
-    proc = subprocess.run([sys.executable, "-m", "digest", "archive", "build", "--config", str(config)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "digest", "archive", "build", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "rebuilt 1 issue" in proc.stderr
     assert page.read_text() == before

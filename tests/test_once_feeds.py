@@ -131,13 +131,15 @@ def test_hostile_feed_content_is_inert_in_pages_and_mail(tmp_path: Path) -> None
         config.parent.mkdir()
         config.write_text(
             f'[paths]\nseeds = "{tmp_path / "no-seeds"}"\n[email]\nto = ["ann@example.org"]\n'
-            f'[fetch]\nallow_private_networks = true\n[rank]\nmax_per_source = 5\n'
+            f"[fetch]\nallow_private_networks = true\n[rank]\nmax_per_source = 5\n"
             f'[[feeds]]\nurl = "{site.base}/hostile.xml"\nname = "Hostile <b onclick=x>"\n',
             encoding="utf-8",
         )
         proc = subprocess.run(
             [sys.executable, "-m", "digest", "once", "--config", str(config), "--date", DAY],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert proc.returncode == 0, proc.stderr
     # JSON carries text as data (nothing renders it); every page, feed and mail must be inert.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -16,7 +16,7 @@ from digest.rank.similarity import jaccard, shingles
 from digest.sources.seeds import read_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 11, 24, 7, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 7, tzinfo=UTC)
 DUPLICATED = "China isn't giving away its AI models out of generosity."
 
 
@@ -98,7 +98,9 @@ def make_insight(text: str, source: str, pos: int) -> Insight:
     return Insight(text=text, item=item, position=pos)
 
 
-words = st.sampled_from("alpha beta gamma delta model chip policy export market open weight lab".split())
+words = st.sampled_from(
+    ["alpha", "beta", "gamma", "delta", "model", "chip", "policy", "export", "market", "open", "weight", "lab"]
+)
 sentences = st.lists(words, min_size=8, max_size=20).map(lambda ws: " ".join(ws).capitalize() + ".")
 
 

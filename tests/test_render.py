@@ -6,7 +6,7 @@ Refresh the goldens after an intended change with: UPDATE_GOLDEN=1 python -m pyt
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import feedparser
@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from digest.errors import RenderError
 from digest.render import make_environment, make_subject, render_atom, render_index, render_issue, render_issue_page
 from digest.serialize import issue_from_dict, issue_to_dict
-
 from tests.sample import BRAND, make_pick, sample_issue
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -53,8 +52,9 @@ def test_email_opens_with_what_was_read_and_closes_with_failures() -> None:
 
 def test_no_failures_note_when_nothing_failed() -> None:
     issue = sample_issue()
-    clean = issue.__class__(**{**{f: getattr(issue, f) for f in issue.__slots__},
-                               "stats": issue.stats.__class__(3, 0, 12, 40, 33)})
+    clean = issue.__class__(
+        **{**{f: getattr(issue, f) for f in issue.__slots__}, "stats": issue.stats.__class__(3, 0, 12, 40, 33)}
+    )
     rendered = render_issue(make_environment(), clean, BRAND)
     assert "problems" not in rendered.text and "problems" not in rendered.html
 
@@ -86,7 +86,7 @@ def test_issue_page_has_anchors_pager_and_why() -> None:
 
 def test_atom_feed_parses_cleanly() -> None:
     issues = [sample_issue(), sample_issue(day=datetime(2026, 11, 25).date(), number=8)]
-    parsed = feedparser.parse(render_atom(make_environment(), issues, BRAND, datetime(2026, 11, 25, tzinfo=timezone.utc)))
+    parsed = feedparser.parse(render_atom(make_environment(), issues, BRAND, datetime(2026, 11, 25, tzinfo=UTC)))
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     assert parsed.version == "atom10"
     assert [e.id for e in parsed.entries] == ["urn:digest:issue:2026-11-25", "urn:digest:issue:2026-11-24"]

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from digest.config import load_settings
@@ -28,8 +28,8 @@ def settings_with(tmp_path: Path, cron: str, tz: str = "Europe/Berlin"):  # type
 
 def test_catch_up_only_after_todays_run_time_and_only_without_an_issue(tmp_path: Path) -> None:
     settings = settings_with(tmp_path, "0 7 * * *")
-    before = datetime(2026, 11, 24, 5, 59, tzinfo=timezone.utc)  # 06:59 in Berlin
-    after = datetime(2026, 11, 24, 6, 1, tzinfo=timezone.utc)  # 07:01 in Berlin
+    before = datetime(2026, 11, 24, 5, 59, tzinfo=UTC)  # 06:59 in Berlin
+    after = datetime(2026, 11, 24, 6, 1, tzinfo=UTC)  # 07:01 in Berlin
     assert not should_catch_up(settings, before, lambda d: False)
     assert should_catch_up(settings, after, lambda d: False)
     assert not should_catch_up(settings, after, lambda d: d == date(2026, 11, 24))
@@ -38,7 +38,7 @@ def test_catch_up_only_after_todays_run_time_and_only_without_an_issue(tmp_path:
 def test_catch_up_uses_the_local_date_across_midnight(tmp_path: Path) -> None:
     settings = settings_with(tmp_path, "30 0 * * *")
     # 23:45 UTC on the 24th is 00:45 on the 25th in Berlin: the 25th's run time has passed.
-    now = datetime(2026, 11, 24, 23, 45, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, 23, 45, tzinfo=UTC)
     seen: list[date] = []
     assert should_catch_up(settings, now, lambda d: seen.append(d) or False)
     assert seen == [date(2026, 11, 25)]
@@ -89,7 +89,7 @@ def test_serve_catches_up_once_and_a_restart_does_not_repeat(tmp_path: Path) -> 
         stop(first)
     assert "catching up now" in log
     assert "issue #1" in log
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     assert (tmp_path / "archive" / "issues" / f"{today}.html").is_file()
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
 
@@ -110,7 +110,10 @@ def test_a_second_serve_on_the_same_state_exits_with_a_clear_message(tmp_path: P
         wait_for(first, "next run at")
         second = subprocess.run(
             [sys.executable, "-m", "digest", "serve", "--config", str(config)],
-            capture_output=True, text=True, timeout=30, cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
         )
     finally:
         stop(first)

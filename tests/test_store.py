@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,18 +13,26 @@ from digest.models import ItemData, SourceResult, SourceStatus
 from digest.store import open_store
 from digest.store.schema import VERSION
 
-NOW = datetime(2026, 11, 24, 7, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 7, tzinfo=UTC)
 DAY = date(2026, 11, 24)
 
 
 def feed_result(*items: ItemData, status: SourceStatus = SourceStatus.OK, error: str | None = None) -> SourceResult:
-    return SourceResult(name="Feed", url="https://example.org/feed", status=status, items=items,
-                        error=error, etag='"v1"', last_modified="Mon, 23 Nov 2026 10:00:00 GMT")
+    return SourceResult(
+        name="Feed",
+        url="https://example.org/feed",
+        status=status,
+        items=items,
+        error=error,
+        etag='"v1"',
+        last_modified="Mon, 23 Nov 2026 10:00:00 GMT",
+    )
 
 
 def an_item(guid: str, text: str = "Some text that says something.") -> ItemData:
-    return ItemData(source="Feed", source_url="https://example.org/feed", guid=guid, title=f"Title {guid}", text=text,
-                    published=NOW)
+    return ItemData(
+        source="Feed", source_url="https://example.org/feed", guid=guid, title=f"Title {guid}", text=text, published=NOW
+    )
 
 
 def test_empty_database_is_migrated(tmp_path: Path) -> None:
@@ -121,9 +129,8 @@ def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None
 
     db = tmp_path / "db.sqlite3"
     with hold_lock(db, "run"):
-        with pytest.raises(StorageError, match=f"pid {os.getpid()}"):
-            with hold_lock(db, "run"):
-                pass
+        with pytest.raises(StorageError, match=f"pid {os.getpid()}"), hold_lock(db, "run"):
+            pass
         # another process is refused too, and a different purpose is not blocked
         code = (
             "import sys; from pathlib import Path; from digest.store.lock import hold_lock\n"

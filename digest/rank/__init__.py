@@ -6,9 +6,9 @@ inputs in any order give the same picks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 from ..models import Insight, Selection
 from .dedupe import SAME_CLAIM_COSINE, cluster_insights
@@ -45,7 +45,7 @@ def rank_insights(
         vectors[len(texts) + len(sent_texts) :],
     )
     clusters = cluster_insights(ordered, own, best_member)
-    vector_of = {id(insight): v for insight, v in zip(ordered, own)}
+    vector_of = {id(insight): v for insight, v in zip(ordered, own, strict=True)}
     sent_fps = frozenset(fingerprint(t) for t in sent_texts)
     scored, cluster_vectors = [], []
     for cluster in clusters:

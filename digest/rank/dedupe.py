@@ -8,7 +8,7 @@ words (an inverted index), so the work grows with overlaps, not with n².
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from ..extract import normalize_text
 from ..models import Cluster, Insight

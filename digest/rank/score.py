@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Mapping, Sequence
 
 from ..extract import normalize_text
 from ..models import Cluster, Insight, InsightKind, ScoredInsight
@@ -60,7 +60,7 @@ def best_member(members: Sequence[Insight]) -> Insight:
     """The member that reads best; ties go to the earliest by key, so order never matters."""
     return max(
         sorted(members, key=lambda m: m.key),
-        key=lambda m: (informativeness(m.text) + 0.2 * STRUCTURE[m.kind]),
+        key=lambda m: informativeness(m.text) + 0.2 * STRUCTURE[m.kind],
     )
 
 
@@ -68,7 +68,7 @@ def recency(published: datetime | None, now: datetime, half_life_hours: float) -
     if published is None:
         return NEUTRAL_RECENCY
     age_hours = max(0.0, (now - published).total_seconds() / 3600)
-    return round(0.5 ** (age_hours / half_life_hours), 4)
+    return round(float(0.5 ** (age_hours / half_life_hours)), 4)
 
 
 def interest(vector: Vector, interest_vectors: Sequence[Vector]) -> float:
@@ -108,9 +108,10 @@ def score_cluster(
     )
 
 
-def is_novel(vector: Vector, fp: str, sent_fingerprints: frozenset[str], sent_vectors: Sequence[Vector], threshold: float) -> bool:
+def is_novel(
+    vector: Vector, fp: str, sent_fingerprints: frozenset[str], sent_vectors: Sequence[Vector], threshold: float
+) -> bool:
     """Not sent before, neither word for word nor as a rewording."""
     if fp in sent_fingerprints:
         return False
     return all(cosine(vector, v) < threshold for v in sent_vectors)
-

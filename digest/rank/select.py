@@ -6,7 +6,7 @@ less a penalty for resembling a pick already made, is highest.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..models import ScoredInsight, Selection
 from .similarity import Vector, cosine

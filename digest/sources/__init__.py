@@ -7,7 +7,7 @@ not modified, or failed with a reason. It never raises for one bad feed.
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from ..config import FetchSettings
 from ..errors import SourceError
@@ -25,14 +25,20 @@ def gather_feeds(
     from .parse import parse_feed
 
     results = []
-    for spec, outcome in zip(specs, fetch_all(specs, settings, validators)):
+    for spec, outcome in zip(specs, fetch_all(specs, settings, validators), strict=True):
         name = spec.name or spec.url
         if isinstance(outcome, SourceError):
             results.append(SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=outcome.reason))
         elif isinstance(outcome, NotModified):
             results.append(
-                SourceResult(name=name, url=spec.url, status=SourceStatus.NOT_MODIFIED,
-                             etag=outcome.etag, last_modified=outcome.last_modified, final_url=outcome.url)
+                SourceResult(
+                    name=name,
+                    url=spec.url,
+                    status=SourceStatus.NOT_MODIFIED,
+                    etag=outcome.etag,
+                    last_modified=outcome.last_modified,
+                    final_url=outcome.url,
+                )
             )
         else:
             try:
@@ -41,7 +47,14 @@ def gather_feeds(
                 results.append(SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=e.reason))
                 continue
             results.append(
-                SourceResult(name=spec.name or title or name, url=spec.url, status=SourceStatus.OK, items=tuple(items),
-                             etag=outcome.etag, last_modified=outcome.last_modified, final_url=outcome.url)
+                SourceResult(
+                    name=spec.name or title or name,
+                    url=spec.url,
+                    status=SourceStatus.OK,
+                    items=tuple(items),
+                    etag=outcome.etag,
+                    last_modified=outcome.last_modified,
+                    final_url=outcome.url,
+                )
             )
     return results

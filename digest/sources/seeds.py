@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import SourceError
 from ..models import ItemData, SourceResult, SourceStatus
@@ -134,12 +134,12 @@ def _is_hard_wrapped(lines: list[str]) -> bool:
 
 
 def _join_wrapped(lines: list[str]) -> str:
-    blocks, para = [], []
-    for line in lines + [""]:
-        if _BULLET.match(line) or not line.strip():
-            if para:
-                blocks.append(" ".join(para))
-                para = []
+    blocks: list[str] = []
+    para: list[str] = []
+    for line in [*lines, ""]:
+        if (_BULLET.match(line) or not line.strip()) and para:
+            blocks.append(" ".join(para))
+            para = []
         if _BULLET.match(line):
             blocks.append(_block_line(line))
         elif line.strip():

@@ -7,9 +7,9 @@ can stand behind the same Store methods later.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import StorageError
 from .schema import MIGRATIONS, VERSION

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Sequence
 
 
 class IssuesMixin:
     db: sqlite3.Connection
 
     def get_issue_number(self, issue_date: date) -> int | None:
-        row = self.db.execute(
-            "SELECT number FROM issues WHERE issue_date = ?", (issue_date.isoformat(),)
-        ).fetchone()
+        row = self.db.execute("SELECT number FROM issues WHERE issue_date = ?", (issue_date.isoformat(),)).fetchone()
         return int(row[0]) if row else None
 
     def next_issue_number(self) -> int:

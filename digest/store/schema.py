@@ -6,7 +6,7 @@ PRAGMA user_version holds the schema version; each step is `migrate_N_to_M`.
 from __future__ import annotations
 
 import sqlite3
-from typing import Callable
+from collections.abc import Callable
 
 VERSION = 1
 
@@ -74,7 +74,7 @@ def migrate_0_to_1(db: sqlite3.Connection) -> None:
             updated_at TEXT NOT NULL,
             PRIMARY KEY (issue_date, recipient)
         );
-        """
+        """,
     )
 
 
