@@ -180,3 +180,16 @@ def test_archive_build_rewrites_every_page_from_state(tmp_path: Path) -> None:
     assert "rebuilt 1 issue" in proc.stderr
     assert page.read_text() == before
     assert f"issues/{DAY}.html" in (archive / "index.html").read_text()
+
+
+def test_offline_skips_feeds(tmp_path: Path) -> None:
+    from tests.smtp_server import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/feed.xml"  # nothing listens there
+    config = make_config(tmp_path, f'[fetch]\nallow_private_networks = true\n[[feeds]]\nurl = "{dead}"\nname = "dead"\n')
+    offline = run_once(config, "--date", DAY, "--offline")
+    assert offline.returncode == 0, offline.stderr
+    assert "sources: 4 ok, 0 not modified, 0 failed" in offline.stderr
+    online = run_once(config, "--date", DAY)
+    assert "sources: 4 ok, 0 not modified, 1 failed" in online.stderr
+    assert "failed: dead (" in online.stderr and "connection refused" in online.stderr

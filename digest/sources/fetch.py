@@ -163,9 +163,9 @@ def describe_http_error(error: httpx.HTTPError, timeout: float) -> str:
     if isinstance(error, httpx.TimeoutException):
         return f"timed out after {timeout:g} s"
     if isinstance(error, httpx.ConnectError):
-        text = str(error).lower()
-        if "refused" in text:
+        if any(isinstance(e, ConnectionRefusedError) for e in _causes(error)):
             return "connection refused"
+        text = str(error).lower()
         if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
             return "DNS lookup failed"
         return f"cannot connect: {error}"
@@ -174,3 +174,13 @@ def describe_http_error(error: httpx.HTTPError, timeout: float) -> str:
     if isinstance(error, httpx.DecodingError):
         return f"cannot decode the response body: {error}"
     return f"{type(error).__name__}: {error}"
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The chain of causes below an exception (anyio hides the real one a few levels down)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
