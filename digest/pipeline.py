@@ -104,6 +104,8 @@ def make_issue(
     number: int,
 ) -> Issue:
     """The pure middle of a run: items in, an Issue out (NothingToSend when no pick is left)."""
+    from .embed import load_embedder  # the model loads only when there is something to rank
+
     insights = extract_insights(items)
     outcome = rank_insights(
         insights,
@@ -113,6 +115,7 @@ def make_issue(
         half_life_hours=settings.rank.recency_half_life_hours,
         interests=settings.rank.interests,
         sent_texts=sent_texts,
+        embed=load_embedder() if insights else None,
     )
     stats = IssueStats(
         sources_ok=sum(r.status is SourceStatus.OK for r in sources),

@@ -186,7 +186,9 @@ def test_offline_skips_feeds(tmp_path: Path) -> None:
     from tests.smtp_server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/feed.xml"  # nothing listens there
-    config = make_config(tmp_path, f'[fetch]\nallow_private_networks = true\n[[feeds]]\nurl = "{dead}"\nname = "dead"\n')
+    config = make_config(
+        tmp_path, f'[fetch]\nallow_private_networks = true\n[[feeds]]\nurl = "{dead}"\nname = "dead"\n'
+    )
     offline = run_once(config, "--date", DAY, "--offline")
     assert offline.returncode == 0, offline.stderr
     assert "sources: 4 ok, 0 not modified, 0 failed" in offline.stderr

@@ -6,18 +6,30 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from digest.embed import load_embedder
 from digest.extract import extract_insights
 from digest.models import Insight, ItemData
-from digest.rank import rank_insights
+from digest.rank import Embed, rank_insights
 from digest.rank.similarity import jaccard, shingles
 from digest.sources.seeds import read_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 24, 7, tzinfo=UTC)
 DUPLICATED = "China isn't giving away its AI models out of generosity."
+
+
+@pytest.fixture(scope="module", params=["tfidf", "wordllama"])
+def embed(request: pytest.FixtureRequest) -> Embed | None:
+    """Every seed test runs twice: without a model, and with the one the wheel ships."""
+    if request.param == "tfidf":
+        return None
+    loaded = load_embedder()
+    assert loaded is not None, "wordllama must load offline from its own package folder"
+    return loaded
 
 
 def rank(insights: list[Insight], **kw: object):  # type: ignore[no-untyped-def]
@@ -31,8 +43,8 @@ def seed_insights() -> list[Insight]:
     return extract_insights(items)
 
 
-def test_seeds_give_five_distinct_picks_from_three_documents_or_more() -> None:
-    picks = rank(seed_insights()).selection.picks
+def test_seeds_give_five_distinct_picks_from_three_documents_or_more(embed: Embed | None) -> None:
+    picks = rank(seed_insights(), embed=embed).selection.picks
     assert len(picks) == 5
     assert len({p.cluster.best.item.source for p in picks}) >= 3
     texts = [p.cluster.best.text for p in picks]
@@ -41,8 +53,8 @@ def test_seeds_give_five_distinct_picks_from_three_documents_or_more() -> None:
             assert jaccard(shingles(a, 2), shingles(b, 2)) < 0.25, (a, b)
 
 
-def test_paragraph_on_two_pages_is_one_insight_naming_both() -> None:
-    outcome = rank(seed_insights())
+def test_paragraph_on_two_pages_is_one_insight_naming_both(embed: Embed | None) -> None:
+    outcome = rank(seed_insights(), embed=embed)
     every = outcome.selection.picks + outcome.selection.runners_up
     holders = [s for s in every if s.cluster.best.text.startswith(DUPLICATED)]
     assert len(holders) == 1
@@ -51,35 +63,35 @@ def test_paragraph_on_two_pages_is_one_insight_naming_both() -> None:
     assert len(holders[0].cluster.related) == 1
 
 
-def test_why_names_each_feature() -> None:
-    pick = rank(seed_insights()).selection.picks[0]
+def test_why_names_each_feature(embed: Embed | None) -> None:
+    pick = rank(seed_insights(), embed=embed).selection.picks[0]
     for feature in ("corroboration", "informativeness", "structure", "recency", "interest", "novelty", "source_weight"):
         assert feature in pick.features
 
 
-def test_input_order_does_not_change_picks() -> None:
+def test_input_order_does_not_change_picks(embed: Embed | None) -> None:
     insights = seed_insights()
-    expected = [p.fingerprint for p in rank(insights).selection.picks]
+    expected = [p.fingerprint for p in rank(insights, embed=embed).selection.picks]
     for seed in range(5):
         shuffled = insights[:]
         random.Random(seed).shuffle(shuffled)
-        assert [p.fingerprint for p in rank(shuffled).selection.picks] == expected
+        assert [p.fingerprint for p in rank(shuffled, embed=embed).selection.picks] == expected
 
 
-def test_insights_sent_before_are_not_picked_again() -> None:
+def test_insights_sent_before_are_not_picked_again(embed: Embed | None) -> None:
     insights = seed_insights()
-    first = rank(insights).selection.picks
+    first = rank(insights, embed=embed).selection.picks
     sent = [p.cluster.best.text for p in first]
-    second = rank(insights, sent_texts=sent).selection.picks
+    second = rank(insights, sent_texts=sent, embed=embed).selection.picks
     assert len(second) == 5
     assert not {p.fingerprint for p in first} & {p.fingerprint for p in second}
 
 
-def test_interests_lift_matching_insights() -> None:
+def test_interests_lift_matching_insights(embed: Embed | None) -> None:
     insights = seed_insights()
 
     def place_of_employment_insight(**kw: object) -> tuple[int, float]:
-        outcome = rank(insights, top_n=5, **kw).selection
+        outcome = rank(insights, top_n=5, embed=embed, **kw).selection
         ranked = [*outcome.picks, *outcome.runners_up]
         for place, s in enumerate(ranked):
             if "employment" in s.cluster.best.text:

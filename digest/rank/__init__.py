@@ -1,7 +1,7 @@
 """Ranking, the pure heart of a run: dedupe -> score -> select.
 
-No clock, no files: `now` and the texts already sent are arguments, and the same
-inputs in any order give the same picks.
+No clock, no files: `now`, the texts already sent and a loaded `embed` function
+are arguments, and the same inputs in any order give the same picks.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..models import Insight, Selection
-from .dedupe import SAME_CLAIM_COSINE, cluster_insights
-from .score import best_member, fingerprint, is_novel, score_cluster
+from .dedupe import cluster_insights
+from .sameclaim import THRESHOLD
+from .score import best_member, fingerprint, score_cluster
 from .select import select_top
-from .similarity import tfidf_vectors
+from .space import Embed, Space
 
-__all__ = ["RankOutcome", "rank_insights"]
+__all__ = ["Embed", "RankOutcome", "rank_insights"]
+
+# Cosine with an interest: unrelated texts sit near 0.1, a text about the interest near 0.5.
+INTEREST_FLOOR, INTEREST_FULL = 0.1, 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,36 +38,33 @@ def rank_insights(
     half_life_hours: float,
     interests: Sequence[str] = (),
     sent_texts: Sequence[str] = (),
+    embed: Embed | None = None,
 ) -> RankOutcome:
     """Cluster the candidates, score each cluster and pick the top N."""
     ordered = sorted(insights, key=lambda i: i.key)
-    texts = [i.text for i in ordered]
-    vectors = tfidf_vectors([*texts, *sent_texts, *interests])
-    own, sent_vectors, interest_vectors = (
-        vectors[: len(texts)],
-        vectors[len(texts) : len(texts) + len(sent_texts)],
-        vectors[len(texts) + len(sent_texts) :],
-    )
-    clusters = cluster_insights(ordered, own, best_member)
-    vector_of = {id(insight): v for insight, v in zip(ordered, own, strict=True)}
+    n, n_sent = len(ordered), len(sent_texts)
+    space = Space.build([*(i.text for i in ordered), *sent_texts, *interests], embed)
+    sent = range(n, n + n_sent)
+    wanted = range(n + n_sent, len(space.texts))
+    index = {id(insight): k for k, insight in enumerate(ordered)}
     sent_fps = frozenset(fingerprint(t) for t in sent_texts)
-    scored, cluster_vectors = [], []
+
+    clusters = cluster_insights(ordered, space.same_claim, best_member)
+    scored, where = [], []
     for cluster in clusters:
-        v = vector_of[id(cluster.best)]
-        novel = all(
-            is_novel(vector_of[id(m)], fingerprint(m.text), sent_fps, sent_vectors, SAME_CLAIM_COSINE)
-            for m in cluster.members
+        members = [index[id(m)] for m in cluster.members]
+        best = index[id(cluster.best)]
+        novel = not any(
+            fingerprint(ordered[m].text) in sent_fps or any(space.same_claim(m, s) >= THRESHOLD for s in sent)
+            for m in members
         )
+        closeness = max((space.semantic(best, w) for w in wanted), default=INTEREST_FLOOR)
+        interest = min(1.0, max(0.0, (closeness - INTEREST_FLOOR) / (INTEREST_FULL - INTEREST_FLOOR)))
         scored.append(
-            score_cluster(
-                cluster,
-                v,
-                now=now,
-                half_life_hours=half_life_hours,
-                interest_vectors=interest_vectors,
-                is_novel=novel,
-            )
+            score_cluster(cluster, now=now, half_life_hours=half_life_hours, interest=interest, is_novel=novel)
         )
-        cluster_vectors.append(v)
-    selection = select_top(scored, cluster_vectors, top_n=top_n, max_per_source=max_per_source)
+        where.append(best)
+    selection = select_top(
+        scored, lambda a, b: space.same_claim(where[a], where[b]), top_n=top_n, max_per_source=max_per_source
+    )
     return RankOutcome(selection=selection, clusters=len(clusters))

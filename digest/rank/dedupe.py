@@ -1,7 +1,7 @@
 """Merge candidates that say the same thing into clusters (pure).
 
-Exact copies meet on their normalised text; near copies and rewordings meet on
-shingle Jaccard or TF-IDF cosine, checked only for pairs that share several rare
+Exact copies meet on their normalised text. Near copies and rewordings meet on the
+same-claim probability (sameclaim.py), asked only for pairs that share uncommon
 words (an inverted index), so the work grows with overlaps, not with n².
 """
 
@@ -12,21 +12,19 @@ from collections.abc import Callable, Sequence
 
 from ..extract import normalize_text
 from ..models import Cluster, Insight
-from .similarity import Vector, content_tokens, cosine, jaccard, shingles
+from .sameclaim import THRESHOLD
+from .similarity import content_tokens
 
-# Tuning table: a pair is one claim when either measure reaches its threshold.
-NEAR_DUPLICATE_JACCARD = 0.5  # 3-word shingles: light edits of one paragraph
-SAME_CLAIM_COSINE = 0.5  # TF-IDF over content words: the same claim in other words
-MIN_SHARED_TERMS = 3  # pairs sharing fewer content words are never compared
+MIN_SHARED_TERMS = 2  # pairs sharing fewer content words are never compared
 MAX_POSTING = 400  # words in more candidates than this are too common to pair on
 
 
 def cluster_insights(
     insights: Sequence[Insight],
-    vectors: Sequence[Vector],
+    same_claim: Callable[[int, int], float],
     best_of: Callable[[Sequence[Insight]], Insight],
 ) -> list[Cluster]:
-    """Clusters in a stable order (by their first member); `vectors[i]` belongs to insights[i]."""
+    """Clusters in a stable order (by their first member); same_claim(i, j) indexes `insights`."""
     order = sorted(range(len(insights)), key=lambda i: insights[i].key)
     parent = {i: i for i in order}
 
@@ -50,18 +48,13 @@ def cluster_insights(
             by_text[key] = i
     reps = sorted(by_text.values())
     for a, b in candidate_pairs([insights[i].text for i in reps]):
-        ia, ib = reps[a], reps[b]
-        if is_same_claim(insights[ia].text, insights[ib].text, vectors[ia], vectors[ib]):
-            union(ia, ib)
+        if same_claim(reps[a], reps[b]) >= THRESHOLD:
+            union(reps[a], reps[b])
 
     groups: dict[int, list[Insight]] = defaultdict(list)
     for i in order:
         groups[find(i)].append(insights[i])
     return [Cluster(best=best_of(members), members=tuple(members)) for _, members in sorted(groups.items())]
-
-
-def is_same_claim(a: str, b: str, va: Vector, vb: Vector) -> bool:
-    return jaccard(shingles(a), shingles(b)) >= NEAR_DUPLICATE_JACCARD or cosine(va, vb) >= SAME_CLAIM_COSINE
 
 
 def candidate_pairs(texts: Sequence[str]) -> list[tuple[int, int]]:

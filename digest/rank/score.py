@@ -13,7 +13,6 @@ from datetime import datetime
 
 from ..extract import normalize_text
 from ..models import Cluster, Insight, InsightKind, ScoredInsight
-from .similarity import Vector, cosine
 
 # Tuning table; the weights add up to 1 so a score reads as a share of a perfect pick.
 WEIGHTS: Mapping[str, float] = {
@@ -71,19 +70,12 @@ def recency(published: datetime | None, now: datetime, half_life_hours: float) -
     return round(float(0.5 ** (age_hours / half_life_hours)), 4)
 
 
-def interest(vector: Vector, interest_vectors: Sequence[Vector]) -> float:
-    if not interest_vectors:
-        return 0.0
-    return round(min(1.0, 2 * max(cosine(vector, v) for v in interest_vectors)), 4)
-
-
 def score_cluster(
     cluster: Cluster,
-    vector: Vector,
     *,
     now: datetime,
     half_life_hours: float,
-    interest_vectors: Sequence[Vector],
+    interest: float,
     is_novel: bool,
 ) -> ScoredInsight:
     best = cluster.best
@@ -94,7 +86,7 @@ def score_cluster(
         "informativeness": informativeness(best.text),
         "structure": max(STRUCTURE[m.kind] for m in cluster.members),
         "recency": recency(newest, now, half_life_hours),
-        "interest": interest(vector, interest_vectors),
+        "interest": round(interest, 4),
     }
     weight = max(m.item.weight for m in cluster.members)
     base = sum(WEIGHTS[name] * value for name, value in features.items())
@@ -106,12 +98,3 @@ def score_cluster(
         features=features,
         fingerprint=fingerprint(best.text),
     )
-
-
-def is_novel(
-    vector: Vector, fp: str, sent_fingerprints: frozenset[str], sent_vectors: Sequence[Vector], threshold: float
-) -> bool:
-    """Not sent before, neither word for word nor as a rewording."""
-    if fp in sent_fingerprints:
-        return False
-    return all(cosine(vector, v) < threshold for v in sent_vectors)
