@@ -113,6 +113,22 @@ def serve(config_path: str | None, verbose: int, quiet: bool) -> None:
         serve_forever(settings)
 
 
+@cli.command()
+@config_option
+@click.option("--date", "issue_date", metavar="YYYY-MM-DD", help="The issue to explain (default: the newest).")
+@verbosity_options
+def explain(config_path: str | None, issue_date: str | None, verbose: int, quiet: bool) -> None:
+    """Show each pick's features, the next five runners-up, and what tipped the balance."""
+    _setup_logging(verbose, quiet)
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .explain import explain_issue
+        from .pipeline import load_issue
+
+        issue = load_issue(settings, _parse_date(issue_date))
+        click.echo(explain_issue(issue, settings.rank.weights))
+
+
 @cli.group()
 def archive() -> None:
     """The static HTML archive of issues."""

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 from .models import FeedSpec
+from .rank.score import WEIGHTS as DEFAULT_WEIGHTS
 
 DEFAULT_CONFIG = Path("config/digest.toml")
 CONFIG_ENV = "DIGEST_CONFIG"
@@ -52,6 +53,7 @@ class RankSettings:
     max_per_source: int = DEFAULT_MAX_PER_SOURCE
     novelty_days: int = 30  # an insight sent within this many days is not sent again
     recency_half_life_hours: float = 36.0
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +139,17 @@ def _is_str_list(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
 
+def _is_table(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
 _TYPE_NAMES: dict[Check, str] = {
     _is_str: "a string",
     _is_int: "an integer",
     _is_num: "a number",
     _is_bool: "true or false",
     _is_str_list: "a list of strings",
+    _is_table: "a table",
 }
 
 
@@ -263,8 +270,14 @@ class _Reader:
                 "max_per_source": _is_int,
                 "novelty_days": _is_int,
                 "recency_half_life_hours": _is_num,
+                "weights": _is_table,
             },
         )
+        if "weights" in t:
+            given = self.table(t["weights"], "rank.weights", {name: _is_num for name in DEFAULT_WEIGHTS})
+            if any(v < 0 for v in given.values()):
+                raise self.fail("rank.weights", "weights must not be negative")
+            t["weights"] = {**DEFAULT_WEIGHTS, **{k: float(v) for k, v in given.items()}}
         if "interests" in t:
             t["interests"] = tuple(t["interests"])
         for k in ("max_per_source", "recency_half_life_hours"):

@@ -127,6 +127,7 @@ class ScoredInsight:
 class Selection:
     picks: tuple[ScoredInsight, ...]
     runners_up: tuple[ScoredInsight, ...] = ()
+    held_back: tuple[str, ...] = ()  # for each runner-up, why it is not a pick
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ class Pick:
     sources: tuple[SourceRef, ...]
     related: tuple[RelatedRef, ...] = ()
     fingerprint: str = ""
+    note: str = ""  # for a runner-up: why it was held back
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,7 @@ class Issue:
     generated_at: datetime
     insights: tuple[Pick, ...]
     stats: IssueStats
+    runners_up: tuple[Pick, ...] = ()  # the next few by score, for `digest explain`
 
 
 @dataclass(frozen=True, slots=True)

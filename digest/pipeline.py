@@ -115,6 +115,7 @@ def make_issue(
         half_life_hours=settings.rank.recency_half_life_hours,
         interests=settings.rank.interests,
         sent_texts=sent_texts,
+        weights=settings.rank.weights,
         embed=load_embedder() if insights else None,
     )
     stats = IssueStats(
@@ -137,10 +138,17 @@ def make_issue(
             f"{stats.sources_failed} sources failed)"
         )
     picks = tuple(make_pick(rank, s) for rank, s in enumerate(outcome.selection.picks, start=1))
-    return Issue(date=day, number=number, title=settings.title, generated_at=now, insights=picks, stats=stats)
+    held = outcome.selection.held_back
+    rest = tuple(
+        make_pick(rank, s, note=note)
+        for rank, (s, note) in enumerate(zip(outcome.selection.runners_up, held, strict=True), start=len(picks) + 1)
+    )
+    return Issue(
+        date=day, number=number, title=settings.title, generated_at=now, insights=picks, stats=stats, runners_up=rest
+    )
 
 
-def make_pick(rank: int, scored: ScoredInsight) -> Pick:
+def make_pick(rank: int, scored: ScoredInsight, note: str = "") -> Pick:
     cluster = scored.cluster
     best = cluster.best
     sources: dict[str, SourceRef] = {}
@@ -158,6 +166,7 @@ def make_pick(rank: int, scored: ScoredInsight) -> Pick:
         sources=tuple(sources.values()),
         related=tuple(RelatedRef(text=m.text, source=m.item.source, url=m.item.url) for m in cluster.related),
         fingerprint=scored.fingerprint,
+        note=note,
     )
 
 
@@ -274,3 +283,18 @@ def rebuild(settings: Settings) -> int:
         issues = [_issue_from_json(text) for text in store.iter_issue_json()]
     rebuild_archive(settings.paths.archive, make_environment(settings.paths.templates), brand_for(settings), issues)
     return len(issues)
+
+
+def load_issue(settings: Settings, day: date | None) -> Issue:
+    """The stored issue of `day`, or the newest one; NothingToSend when there is none."""
+    from .store import open_store
+
+    with open_store(settings.paths.database) as store:
+        if day is not None:
+            text = store.get_issue_json(day)
+        else:
+            texts = store.iter_issue_json()
+            text = texts[-1] if texts else None
+    if text is None:
+        raise NothingToSend(f"no issue {'for ' + day.isoformat() if day else 'yet'}: run `digest once` first")
+    return _issue_from_json(text)

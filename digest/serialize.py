@@ -16,6 +16,7 @@ def issue_to_dict(issue: Issue) -> dict[str, Any]:
         "title": issue.title,
         "generated_at": issue.generated_at.isoformat(),
         "insights": [_pick_to_dict(p) for p in issue.insights],
+        "runners_up": [_pick_to_dict(p) for p in issue.runners_up],
         "stats": {
             "sources_ok": st.sources_ok,
             "sources_failed": st.sources_failed,
@@ -41,6 +42,7 @@ def _pick_to_dict(p: Pick) -> dict[str, Any]:
         "sources": [{"name": s.name, "url": s.url} for s in p.sources],
         "related": [{"text": r.text, "source": r.source, "url": r.url} for r in p.related],
         "fingerprint": p.fingerprint,
+        **({"note": p.note} if p.note else {}),
     }
 
 
@@ -52,6 +54,7 @@ def issue_from_dict(d: dict[str, Any]) -> Issue:
         title=d["title"],
         generated_at=datetime.fromisoformat(d["generated_at"]),
         insights=tuple(_pick_from_dict(p) for p in d["insights"]),
+        runners_up=tuple(_pick_from_dict(p) for p in d.get("runners_up", [])),
         stats=IssueStats(
             sources_ok=st["sources_ok"],
             sources_failed=st["sources_failed"],
@@ -77,4 +80,5 @@ def _pick_from_dict(p: dict[str, Any]) -> Pick:
         sources=tuple(SourceRef(**s) for s in p["sources"]),
         related=tuple(RelatedRef(**r) for r in p["related"]),
         fingerprint=p.get("fingerprint", ""),
+        note=p.get("note", ""),
     )

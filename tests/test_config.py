@@ -120,3 +120,13 @@ def test_cli_missing_config_file_is_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == "digest: config error: config/digest.toml: config file not found"
+
+
+def test_rank_weights_override_defaults_and_unknown_features_are_errors(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "[rank.weights]\ninterest = 0.9\n"))
+    assert settings.rank.weights["interest"] == 0.9
+    assert settings.rank.weights["corroboration"] == 0.25  # the others keep their defaults
+    with pytest.raises(ConfigError, match="rank.weights.charisma: unknown key"):
+        load_settings(write(tmp_path, "[rank.weights]\ncharisma = 1\n"))
+    with pytest.raises(ConfigError, match="must not be negative"):
+        load_settings(write(tmp_path, "[rank.weights]\ninterest = -1\n"))

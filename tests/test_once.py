@@ -195,3 +195,30 @@ def test_offline_skips_feeds(tmp_path: Path) -> None:
     online = run_once(config, "--date", DAY)
     assert "sources: 4 ok, 0 not modified, 1 failed" in online.stderr
     assert "failed: dead (" in online.stderr and "connection refused" in online.stderr
+
+
+def test_explain_shows_picks_runners_up_and_reasons(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    made = run_once(config, "--date", DAY, "--json")
+    issue = json.loads(made.stdout)
+    assert len(issue["runners_up"]) == 5
+    assert all(r["note"] for r in issue["runners_up"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "digest", "explain", "--config", str(config), "--date", DAY],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "runners-up:" in out and "held back:" in out
+    for pick in issue["insights"] + issue["runners_up"]:
+        assert f"{pick['score']:6.3f}" in out
+    assert out.count("ahead of the first runner-up") == 5
+    none = subprocess.run(
+        [sys.executable, "-m", "digest", "explain", "--config", str(config), "--date", "2020-01-01"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert none.returncode == 1 and "no issue for 2020-01-01" in none.stderr

@@ -6,14 +6,14 @@ are arguments, and the same inputs in any order give the same picks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..models import Insight, Selection
 from .dedupe import cluster_insights
 from .sameclaim import THRESHOLD
-from .score import best_member, fingerprint, score_cluster
+from .score import WEIGHTS, best_member, fingerprint, score_cluster
 from .select import select_top
 from .space import Embed, Space
 
@@ -38,6 +38,7 @@ def rank_insights(
     half_life_hours: float,
     interests: Sequence[str] = (),
     sent_texts: Sequence[str] = (),
+    weights: Mapping[str, float] = WEIGHTS,
     embed: Embed | None = None,
 ) -> RankOutcome:
     """Cluster the candidates, score each cluster and pick the top N."""
@@ -61,7 +62,9 @@ def rank_insights(
         closeness = max((space.semantic(best, w) for w in wanted), default=INTEREST_FLOOR)
         interest = min(1.0, max(0.0, (closeness - INTEREST_FLOOR) / (INTEREST_FULL - INTEREST_FLOOR)))
         scored.append(
-            score_cluster(cluster, now=now, half_life_hours=half_life_hours, interest=interest, is_novel=novel)
+            score_cluster(
+                cluster, now=now, half_life_hours=half_life_hours, interest=interest, is_novel=novel, weights=weights
+            )
         )
         where.append(best)
     selection = select_top(

@@ -77,6 +77,7 @@ def score_cluster(
     half_life_hours: float,
     interest: float,
     is_novel: bool,
+    weights: Mapping[str, float] = WEIGHTS,
 ) -> ScoredInsight:
     best = cluster.best
     n_sources = len(cluster.source_names)
@@ -89,7 +90,7 @@ def score_cluster(
         "interest": round(interest, 4),
     }
     weight = max(m.item.weight for m in cluster.members)
-    base = sum(WEIGHTS[name] * value for name, value in features.items())
+    base = sum(weights[name] * value for name, value in features.items())
     novelty = 1.0 if is_novel else 0.0
     features |= {"source_weight": weight, "novelty": novelty, "sources": float(n_sources)}
     return ScoredInsight(

@@ -48,7 +48,19 @@ def select_top(
         source = scored[choice].cluster.best.item.source
         per_source[source] = per_source.get(source, 0) + 1
     rest = sorted(pool, key=lambda i: (-(scored[i].score - MMR_PENALTY * closest(i)), scored[i].fingerprint))
+    runners_up = rest[:RUNNERS_UP]
+
+    def held_back(i: int) -> str:
+        source = scored[i].cluster.best.item.source
+        if per_source.get(source, 0) >= max_per_source:
+            return f"{source} already has {max_per_source} picks"
+        near = max(picks, key=lambda p: similarity(i, p), default=None)
+        if near is not None and similarity(i, near) >= REDUNDANT:
+            return f"repeats pick {picks.index(near) + 1} (same-claim {similarity(i, near):.2f})"
+        return "lower score once resemblance to the picks is taken off" if picks else "lower score"
+
     return Selection(
         picks=tuple(scored[i] for i in picks),
-        runners_up=tuple(scored[i] for i in rest[:RUNNERS_UP]),
+        runners_up=tuple(scored[i] for i in runners_up),
+        held_back=tuple(held_back(i) for i in runners_up),
     )
