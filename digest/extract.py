@@ -30,7 +30,7 @@ SKIP_HEADINGS = re.compile(
     r"^(metadata|cited by|tags|categories|share|comments|references|related (posts|articles))\b",
     re.I,
 )
-TERMINAL = tuple(".!?\"'”’»)]:;")
+TERMINAL = tuple(".!?\"'”’»)]:;。！？」』）…")
 TRUNCATION = re.compile(r"(\(truncated\b|\[\s*(…|\.\.\.)\s*\]|(…|\.\.\.)\s*$|\bread more\b\W*$)", re.I)
 METADATA = re.compile(
     r"^(published (on|in|by)|posted (on|in|by)|updated( on)?|by [A-Z]|resource id|stable id|"
@@ -45,6 +45,10 @@ CALL_TO_ACTION = re.compile(
     r"share (this|on)|leave a comment|support us|donate|buy now|free trial|unsubscribe)\b",
     re.I,
 )
+# Han, kana and the like: no spaces between words, about 1.6 characters a word.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+CJK_CHARS_PER_WORD = 1.6
+_CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])")
 _SPACE = re.compile(r"\s+")
 
@@ -66,14 +70,22 @@ def normalize_text(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+def count_words(text: str) -> int:
+    """Words, counting runs of CJK characters (which have no spaces) at about 1.6 characters a word."""
+    cjk = len(_CJK.findall(text))
+    if not cjk:
+        return len(text.split())
+    return len(_CJK.sub(" ", text).split()) + round(cjk / CJK_CHARS_PER_WORD)
+
+
 def is_chrome(text: str, *, bullet: bool = False) -> bool:
     """True for blocks that are site furniture rather than content."""
-    words = text.split()
-    if len(words) < MIN_WORDS:
+    words = count_words(text)
+    if words < MIN_WORDS:
         return True
     if METADATA.match(text) or TRUNCATION.search(text):
         return True
-    if len(words) <= CTA_MAX_WORDS and CALL_TO_ACTION.search(text):
+    if words <= CTA_MAX_WORDS and CALL_TO_ACTION.search(text):
         return True
     letters = sum(c.isalpha() or c.isspace() for c in text)
     if letters / len(text) < MIN_LETTER_RATIO:
@@ -100,7 +112,7 @@ def _iter_blocks(text: str) -> Iterable[tuple[str, str]]:
 def _repeated_short_blocks(blocks_per_item: Sequence[list[tuple[str, str]]]) -> set[str]:
     counts: Counter[str] = Counter()
     for blocks in blocks_per_item:
-        short = {normalize_text(t) for _, t in blocks if len(t.split()) <= BOILERPLATE_MAX_WORDS}
+        short = {normalize_text(t) for _, t in blocks if count_words(t) <= BOILERPLATE_MAX_WORDS}
         counts.update(short)
     return {key for key, n in counts.items() if n >= 2 and key}
 
@@ -116,7 +128,7 @@ def _item_insights(item: ItemData, blocks: list[tuple[str, str]], boilerplate: s
             continue
         if skipping:
             # A skipped section (metadata, "cited by") ends at the next label-like line.
-            skipping = not (kind == "para" and len(text.split()) <= 6 and not text.endswith(TERMINAL))
+            skipping = not (kind == "para" and count_words(text) <= 6 and not text.endswith(TERMINAL))
             continue
         key = normalize_text(text)
         if key in seen or key in boilerplate or is_chrome(text, bullet=kind == "bullet"):
@@ -130,7 +142,7 @@ def _item_insights(item: ItemData, blocks: list[tuple[str, str]], boilerplate: s
 
 def _looks_like_label(kind: str, text: str) -> bool:
     """Short unpunctuated lines such as 'Summary' or 'Key Points' open a section."""
-    if kind != "para" or len(text.split()) > 4 or text.endswith(TERMINAL):
+    if kind != "para" or count_words(text) > 4 or text.endswith(TERMINAL):
         return False
     return bool(SUMMARY_HEADINGS.match(text) or KEY_POINT_HEADINGS.match(text) or SKIP_HEADINGS.match(text))
 
@@ -151,19 +163,23 @@ def _kind_for(block_kind: str, section: InsightKind) -> InsightKind:
 
 def _chunks(text: str) -> list[str]:
     """A long paragraph becomes groups of whole sentences of about CHUNK_WORDS words."""
-    if len(text.split()) <= MAX_WORDS:
+    if count_words(text) <= MAX_WORDS:
         return [text]
+    cjk = bool(_CJK.search(text))
+    joiner = "" if cjk else " "
     chunks: list[str] = []
     current: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
+    for sentence in (_CJK_SENTENCE_END if cjk else _SENTENCE_END).split(text):
+        if not sentence.strip():
+            continue
         current.append(sentence)
-        if sum(len(s.split()) for s in current) >= CHUNK_WORDS:
-            chunks.append(" ".join(current))
+        if sum(count_words(s) for s in current) >= CHUNK_WORDS:
+            chunks.append(joiner.join(current))
             current = []
     if current:
-        tail = " ".join(current)
-        if chunks and len(tail.split()) < MIN_WORDS * 2:
-            chunks[-1] = f"{chunks[-1]} {tail}"
+        tail = joiner.join(current)
+        if chunks and count_words(tail) < MIN_WORDS * 2:
+            chunks[-1] = f"{chunks[-1]}{joiner}{tail}"
         else:
             chunks.append(tail)
     return chunks

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from digest.extract import extract_insights, is_chrome, normalize_text
+from digest.extract import count_words, extract_insights, is_chrome, normalize_text
 from digest.models import InsightKind, ItemData
 from digest.sources.seeds import read_markdown, read_seeds, read_text
 
@@ -120,3 +120,14 @@ def test_bundled_seeds_give_content_not_chrome() -> None:
 def test_extraction_never_raises(text: str) -> None:
     for insight in extract_insights([item(text)]):
         assert insight.text.strip()
+
+
+def test_languages_without_spaces_are_read_too() -> None:
+    zh = "国际货币基金组织警告说，尽管各国政府采取措施刺激经济，但全球经济恢复速度正在减弱。"
+    menu = "首页 新闻 体育"
+    found = extract_insights([item("\n\n".join([menu, zh]))])
+    assert [i.text for i in found] == [zh]
+    assert count_words(zh) >= 8 and count_words(menu) < 8
+    long_zh = "".join([zh] * 12)
+    chunks = extract_insights([item(long_zh)])
+    assert len(chunks) > 1 and all(c.text.endswith("。") for c in chunks)

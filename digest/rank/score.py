@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from ..extract import normalize_text
+from ..extract import count_words, normalize_text
 from ..models import Cluster, Insight, InsightKind, ScoredInsight
 
 # Tuning table; the weights add up to 1 so a score reads as a share of a perfect pick.
@@ -45,7 +45,7 @@ def fingerprint(text: str) -> str:
 def informativeness(text: str) -> float:
     """Specific, complete statements score high; questions, teasers and meta-talk low."""
     words = text.split()
-    n = len(words)
+    n = count_words(text)
     low, high = IDEAL_WORDS
     length = min(1.0, n / low) if n < low else max(0.4, 1 - (n - high) / (2 * high)) if n > high else 1.0
     capitals = sum(1 for w in words[1:] if w[:1].isupper())

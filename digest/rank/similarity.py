@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 Vector = Mapping[str, float]
 
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 # Function words carry no claim; a short list is enough for TF-IDF to do the rest.
 STOPWORDS = frozenset(
@@ -30,13 +31,22 @@ STOPWORDS = frozenset(
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased words, accents folded, possessives and plurals lightly trimmed."""
+    """Lower-cased words, accents folded, plurals lightly trimmed; CJK runs as character pairs."""
     text = unicodedata.normalize("NFKC", text).casefold()
     out = []
     for word in _WORD.findall(text):
+        if _CJK.search(word):
+            out.extend(_cjk_bigrams(word))
+            continue
         word = word.replace("’", "'").split("'")[0]
         out.append(_stem(word))
     return out
+
+
+def _cjk_bigrams(run: str) -> list[str]:
+    # Chinese and Japanese have no spaces: overlapping character pairs stand in for words.
+    chars = [c for c in run if not c.isspace()]
+    return ["".join(chars[i : i + 2]) for i in range(max(1, len(chars) - 1))]
 
 
 def content_tokens(text: str) -> list[str]:
