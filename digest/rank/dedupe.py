@@ -15,8 +15,9 @@ from ..models import Cluster, Insight
 from .sameclaim import THRESHOLD
 from .similarity import content_tokens
 
-MIN_SHARED_TERMS = 2  # pairs sharing fewer content words are never compared
-MAX_POSTING = 400  # words in more candidates than this are too common to pair on
+KEY_TERMS = 12  # each text is indexed under its rarest content words only
+MIN_SHARED_TERMS = 2  # pairs sharing fewer of them are never compared
+MAX_POSTING = 200  # a word in more texts than this is too common to pair on
 
 
 def cluster_insights(
@@ -58,10 +59,20 @@ def cluster_insights(
 
 
 def candidate_pairs(texts: Sequence[str]) -> list[tuple[int, int]]:
-    """Index pairs (i < j) that share at least MIN_SHARED_TERMS uncommon content words."""
+    """Index pairs (i < j) sharing at least MIN_SHARED_TERMS of each text's rarest words.
+
+    Indexing only each text's KEY_TERMS rarest words (prefix filtering) keeps postings
+    short: copies share nearly all their rare words, rewordings share their names
+    and figures, and common words never pair anything.
+    """
+    token_sets = [set(content_tokens(t)) for t in texts]
+    df: dict[str, int] = defaultdict(int)
+    for terms in token_sets:
+        for term in terms:
+            df[term] += 1
     postings: dict[str, list[int]] = defaultdict(list)
-    for i, text in enumerate(texts):
-        for term in set(content_tokens(text)):
+    for i, terms in enumerate(token_sets):
+        for term in sorted(terms, key=lambda t: (df[t], t))[:KEY_TERMS]:
             postings[term].append(i)
     shared: dict[tuple[int, int], int] = defaultdict(int)
     for ids in postings.values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .similarity import Vector, content_tokens, cosine, jaccard, shingles
 
@@ -22,19 +23,41 @@ THRESHOLD = 0.52  # chosen on the training folds of each split; the mean of the 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
-def pair_features(a: str, b: str, va: Vector, vb: Vector, emb_cosine: float) -> tuple[float, ...]:
-    ta, tb = set(content_tokens(a)), set(content_tokens(b))
-    na, nb = set(_NUMBER.findall(a)), set(_NUMBER.findall(b))
-    la, lb = len(a.split()) or 1, len(b.split()) or 1
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the features need from one text, computed once per text rather than once per pair."""
+
+    content: frozenset[str]
+    words: frozenset[tuple[str, ...]]
+    bigrams: frozenset[tuple[str, ...]]
+    numbers: frozenset[str]
+    length: int
+
+
+def profile(text: str) -> Profile:
+    return Profile(
+        content=frozenset(content_tokens(text)),
+        words=shingles(text, 1),
+        bigrams=shingles(text, 2),
+        numbers=frozenset(_NUMBER.findall(text)),
+        length=len(text.split()) or 1,
+    )
+
+
+def features_of(a: Profile, b: Profile, tfidf_cosine: float, emb_cosine: float) -> tuple[float, ...]:
     return (
         emb_cosine,
-        cosine(va, vb),
-        jaccard(shingles(a, 1), shingles(b, 1)),
-        jaccard(shingles(a, 2), shingles(b, 2)),
-        1.0 if na != nb else 0.0,
-        min(la, lb) / max(la, lb),
-        len(ta & tb) / max(1, min(len(ta), len(tb))),
+        tfidf_cosine,
+        jaccard(a.words, b.words),
+        jaccard(a.bigrams, b.bigrams),
+        1.0 if a.numbers != b.numbers else 0.0,
+        min(a.length, b.length) / max(a.length, b.length),
+        len(a.content & b.content) / max(1, min(len(a.content), len(b.content))),
     )
+
+
+def pair_features(a: str, b: str, va: Vector, vb: Vector, emb_cosine: float) -> tuple[float, ...]:
+    return features_of(profile(a), profile(b), cosine(va, vb), emb_cosine)
 
 
 def same_claim_probability(features: Sequence[float]) -> float:

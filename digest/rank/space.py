@@ -20,12 +20,14 @@ class Space:
     texts: tuple[str, ...]
     tfidf: tuple[Vector, ...]
     embeddings: tuple[tuple[float, ...], ...] | None
+    profiles: tuple[sameclaim.Profile, ...] = ()
     _cache: dict[tuple[int, int], float] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, texts: Sequence[str], embed: Embed | None) -> Space:
         embeddings = tuple(tuple(row) for row in embed(texts)) if embed and texts else None
-        return cls(tuple(texts), tuple(tfidf_vectors(texts)), embeddings)
+        profiles = tuple(sameclaim.profile(t) for t in texts)
+        return cls(tuple(texts), tuple(tfidf_vectors(texts)), embeddings, profiles)
 
     def semantic(self, i: int, j: int) -> float:
         """Embedding cosine, or TF-IDF cosine when no model is loaded."""
@@ -38,7 +40,8 @@ class Space:
         """Probability that texts i and j make the same claim (see sameclaim.py)."""
         key = (min(i, j), max(i, j))
         if key not in self._cache:
-            t = self.texts
-            features = sameclaim.pair_features(t[i], t[j], self.tfidf[i], self.tfidf[j], self.semantic(i, j))
+            features = sameclaim.features_of(
+                self.profiles[i], self.profiles[j], cosine(self.tfidf[i], self.tfidf[j]), self.semantic(i, j)
+            )
             self._cache[key] = sameclaim.same_claim_probability(features)
         return self._cache[key]
