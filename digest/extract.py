@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from .models import Insight, InsightKind, ItemData
 
@@ -21,6 +22,7 @@ CHUNK_WORDS = 60
 BOILERPLATE_MAX_WORDS = 15  # a block this short seen in two or more items is boilerplate
 CTA_MAX_WORDS = 25  # a call to action is short; a long paragraph that mentions "subscribe" is content
 MIN_LETTER_RATIO = 0.6  # tables and IDs glued together ("CruxesCrux66.0") fall below
+MAX_PER_ITEM = 12  # a long article offers its most informative passages, not every line
 
 # Section labels whose content is a summary of the item (worth more than body text).
 SUMMARY_HEADINGS = re.compile(r"^(summary|tl;?dr|abstract|overview|in brief)\b", re.I)
@@ -49,6 +51,12 @@ CALL_TO_ACTION = re.compile(
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 CJK_CHARS_PER_WORD = 1.6
 _CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")
+IDEAL_WORDS = (25, 70)  # long enough to stand alone, short enough to read in a glance
+_META = re.compile(
+    r"^(this|the) (article|post|episode|piece|report|paper|video)\b|^in this (article|post|episode)\b",
+    re.I,
+)
+_SPECIFIC = re.compile(r"\d|[A-Z][a-z]+[A-Z]|\b[A-Z]{2,}\b")
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“‘(]?[A-Z0-9])")
 _SPACE = re.compile(r"\s+")
 
@@ -76,6 +84,19 @@ def count_words(text: str) -> int:
     if not cjk:
         return len(text.split())
     return len(_CJK.sub(" ", text).split()) + round(cjk / CJK_CHARS_PER_WORD)
+
+
+def informativeness(text: str) -> float:
+    """Specific, complete statements score high; questions, teasers and meta-talk low."""
+    words = text.split()
+    n = count_words(text)
+    low, high = IDEAL_WORDS
+    length = min(1.0, n / low) if n < low else max(0.4, 1 - (n - high) / (2 * high)) if n > high else 1.0
+    capitals = sum(1 for w in words[1:] if w[:1].isupper())
+    specificity = min(1.0, 0.4 + 0.15 * capitals + (0.2 if _SPECIFIC.search(text) else 0.0))
+    penalty = 0.5 if text.rstrip().endswith("?") else 1.0
+    penalty *= 0.6 if _META.match(text) else 1.0
+    return round(penalty * (0.6 * length + 0.4 * specificity), 4)
 
 
 def is_chrome(text: str, *, bullet: bool = False) -> bool:
@@ -137,6 +158,9 @@ def _item_insights(item: ItemData, blocks: list[tuple[str, str]], boilerplate: s
         insight_kind = _kind_for(kind, section)
         for chunk in _chunks(text):
             out.append(Insight(text=chunk, item=item, position=len(out), kind=insight_kind))
+    if len(out) > MAX_PER_ITEM:
+        keep = sorted(out, key=lambda i: (-informativeness(i.text), i.position))[:MAX_PER_ITEM]
+        out = [replace(i, position=n) for n, i in enumerate(sorted(keep, key=lambda i: i.position))]
     return out
 
 

@@ -131,3 +131,12 @@ def test_languages_without_spaces_are_read_too() -> None:
     long_zh = "".join([zh] * 12)
     chunks = extract_insights([item(long_zh)])
     assert len(chunks) > 1 and all(c.text.endswith("。") for c in chunks)
+
+
+def test_long_articles_offer_their_most_informative_passages() -> None:
+    filler = [f"This is body paragraph number {n} of a long article, with words but nothing much." for n in range(20)]
+    strong = "In 2025 the EU AI Office fined three providers a total of 41 million euros under the AI Act."
+    found = extract_insights([item("\n\n".join([*filler[:10], strong, *filler[10:]]))])
+    assert len(found) == 12
+    assert strong in [i.text for i in found]
+    assert [i.position for i in found] == list(range(12))

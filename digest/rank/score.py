@@ -7,11 +7,10 @@ pick carries every feature, so a reader can see what lifted it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from ..extract import count_words, normalize_text
+from ..extract import informativeness, normalize_text
 from ..models import Cluster, Insight, InsightKind, ScoredInsight
 
 # Tuning table; the weights add up to 1 so a score reads as a share of a perfect pick.
@@ -29,30 +28,11 @@ STRUCTURE = {
     InsightKind.BULLET: 0.7,
     InsightKind.PARAGRAPH: 0.5,
 }
-IDEAL_WORDS = (25, 70)  # long enough to stand alone, short enough to read in a glance
-_META = re.compile(
-    r"^(this|the) (article|post|episode|piece|report|paper|video)\b|^in this (article|post|episode)\b",
-    re.I,
-)
-_SPECIFIC = re.compile(r"\d|[A-Z][a-z]+[A-Z]|\b[A-Z]{2,}\b")
 
 
 def fingerprint(text: str) -> str:
     """Stable id of a claim's wording, for novelty across issues."""
     return hashlib.sha1(normalize_text(text).encode()).hexdigest()[:16]
-
-
-def informativeness(text: str) -> float:
-    """Specific, complete statements score high; questions, teasers and meta-talk low."""
-    words = text.split()
-    n = count_words(text)
-    low, high = IDEAL_WORDS
-    length = min(1.0, n / low) if n < low else max(0.4, 1 - (n - high) / (2 * high)) if n > high else 1.0
-    capitals = sum(1 for w in words[1:] if w[:1].isupper())
-    specificity = min(1.0, 0.4 + 0.15 * capitals + (0.2 if _SPECIFIC.search(text) else 0.0))
-    penalty = 0.5 if text.rstrip().endswith("?") else 1.0
-    penalty *= 0.6 if _META.match(text) else 1.0
-    return round(penalty * (0.6 * length + 0.4 * specificity), 4)
 
 
 def best_member(members: Sequence[Insight]) -> Insight:
