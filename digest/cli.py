@@ -115,6 +115,35 @@ def serve(config_path: str | None, verbose: int, quiet: bool) -> None:
 
 @cli.command()
 @config_option
+@click.option("--date", "issue_date", metavar="YYYY-MM-DD", required=True, help="The issue to deliver.")
+@click.option("--dry-run", is_flag=True, help="Write emails to the outbox even when [smtp] is configured.")
+@verbosity_options
+def send(config_path: str | None, issue_date: str, dry_run: bool, verbose: int, quiet: bool) -> None:
+    """Deliver a stored issue to the recipients who do not have it yet.
+
+    Recipients already sent (or written to the outbox) are skipped; temporary
+    failures are retried; permanent refusals and interrupted sends are reported,
+    not resent.
+    """
+    _setup_logging(verbose, quiet)
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .pipeline import send_issue
+
+        day = _parse_date(issue_date)
+        assert day is not None
+        report = send_issue(settings, datetime.now(UTC), day, dry_run=dry_run)
+    if not quiet:
+        for d in report.deliveries:
+            click.echo(
+                f"digest: delivery: {d.recipient}: {d.status}" + (f" ({d.detail})" if d.detail else ""), err=True
+            )
+    if any(d.status == "failed" for d in report.deliveries):
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@config_option
 @click.option("--date", "issue_date", metavar="YYYY-MM-DD", help="The issue to explain (default: the newest).")
 @verbosity_options
 def explain(config_path: str | None, issue_date: str | None, verbose: int, quiet: bool) -> None:

@@ -60,6 +60,8 @@ class RankSettings:
 class EmailSettings:
     sender: str = DEFAULT_SENDER
     to: tuple[str, ...] = ()
+    unsubscribe_url: str | None = None  # one-click (RFC 8058) when set
+    unsubscribe_mailto: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class SmtpSettings:
     username: str | None = None
     password_env: str | None = None
     timeout_seconds: float = 30.0
+    ca_file: Path | None = None  # a private CA for the server's certificate
+    retry_seconds: tuple[float, ...] = (2.0, 10.0)  # waits before retrying a temporary failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +143,10 @@ def _is_str_list(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
 
+def _is_num_list(v: Any) -> bool:
+    return isinstance(v, list) and all(_is_num(x) for x in v)
+
+
 def _is_table(v: Any) -> bool:
     return isinstance(v, dict)
 
@@ -150,6 +158,7 @@ _TYPE_NAMES: dict[Check, str] = {
     _is_bool: "true or false",
     _is_str_list: "a list of strings",
     _is_table: "a table",
+    _is_num_list: "a list of numbers",
 }
 
 
@@ -288,14 +297,23 @@ class _Reader:
         return RankSettings(**t)
 
     def email(self, raw: Any) -> EmailSettings:
-        t = self.table(raw, "email", {"from": _is_str, "to": _is_str_list})
+        t = self.table(
+            raw,
+            "email",
+            {"from": _is_str, "to": _is_str_list, "unsubscribe_url": _is_str, "unsubscribe_mailto": _is_str},
+        )
+        url, mailto = t.get("unsubscribe_url"), t.get("unsubscribe_mailto")
+        if url is not None and (not url.startswith("https://") or any(c in url for c in " \r\n<>")):
+            raise self.fail("email.unsubscribe_url", "must be an https:// URL without spaces")
+        if mailto is not None and ("@" not in mailto or any(c in mailto for c in " \r\n<>")):
+            raise self.fail("email.unsubscribe_mailto", f"not an email address: {mailto!r}")
         for i, addr in enumerate(t.get("to", [])):
             if "@" not in addr or any(c in addr for c in "\r\n"):
                 raise self.fail(f"email.to[{i}]", f"not an email address: {addr!r}")
         sender = t.get("from", DEFAULT_SENDER)
         if any(c in sender for c in "\r\n"):
             raise self.fail("email.from", "must be one line")
-        return EmailSettings(sender=sender, to=tuple(t.get("to", ())))
+        return EmailSettings(sender=sender, to=tuple(t.get("to", ())), unsubscribe_url=url, unsubscribe_mailto=mailto)
 
     def smtp(self, raw: Any) -> SmtpSettings:
         t = self.table(
@@ -308,8 +326,18 @@ class _Reader:
                 "username": _is_str,
                 "password_env": _is_str,
                 "timeout_seconds": _is_num,
+                "ca_file": _is_str,
+                "retry_seconds": _is_num_list,
             },
         )
+        if "retry_seconds" in t:
+            if any(v < 0 for v in t["retry_seconds"]) or len(t["retry_seconds"]) > 10:
+                raise self.fail("smtp.retry_seconds", "must be at most ten non-negative numbers")
+            t["retry_seconds"] = tuple(float(v) for v in t["retry_seconds"])
+        if "ca_file" in t:
+            t["ca_file"] = self.resolve(t["ca_file"])
+            if not t["ca_file"].is_file():
+                raise self.fail("smtp.ca_file", f"no such file: {t['ca_file']}")
         if not t.get("host"):
             raise self.fail("smtp.host", "is required when [smtp] is present")
         if t.get("security", "starttls") not in SECURITY_CHOICES:

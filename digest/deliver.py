@@ -7,9 +7,12 @@ through `_header` so CR, LF and other control characters never reach a header.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import smtplib
 import ssl
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -23,6 +26,7 @@ from .models import Issue, RenderedIssue
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 SMTP_ERRORS = (smtplib.SMTPException, OSError)
+log = logging.getLogger("digest.deliver")
 
 
 class Mailer(Protocol):
@@ -34,7 +38,15 @@ class Mailer(Protocol):
 
 
 def build_message(
-    rendered: RenderedIssue, issue: Issue, sender: str, recipient: str, *, list_id: str, now: datetime
+    rendered: RenderedIssue,
+    issue: Issue,
+    sender: str,
+    recipient: str,
+    *,
+    list_id: str,
+    now: datetime,
+    unsubscribe_url: str | None = None,
+    unsubscribe_mailto: str | None = None,
 ) -> EmailMessage:
     """multipart/alternative (text, then HTML) with a Message-ID stable per issue and recipient."""
     msg = EmailMessage()
@@ -44,6 +56,12 @@ def build_message(
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id(issue, sender, recipient)
     msg["List-Id"] = _header(list_id)
+    unsubscribe = [f"<mailto:{unsubscribe_mailto}?subject=unsubscribe>"] if unsubscribe_mailto else []
+    unsubscribe += [f"<{unsubscribe_url}>"] if unsubscribe_url else []
+    if unsubscribe:
+        msg["List-Unsubscribe"] = _header(", ".join(unsubscribe))
+    if unsubscribe_url:  # RFC 8058: the URL takes a POST, so a mail client can unsubscribe in one click
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Digest-Issue"] = f"{issue.date.isoformat()} #{issue.number}"
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
@@ -81,14 +99,45 @@ class FileMailer:
 
 
 class SmtpMailer:
-    """One SMTP connection, opened on first use and reused for every recipient."""
+    """One SMTP connection, opened on first use and reused for every recipient.
 
-    def __init__(self, settings: SmtpSettings, password: str | None):
+    A temporary failure (4xx, a dropped or refused connection) is retried after each
+    of `retry_delays`; a permanent one (5xx) is not.
+    """
+
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        password: str | None,
+        *,
+        retry_delays: Sequence[float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.settings = settings
         self.password = password
+        self.retry_delays = tuple(settings.retry_seconds if retry_delays is None else retry_delays)
+        self.sleep = sleep
         self.conn: smtplib.SMTP | None = None
+        self.down: str | None = None
 
     def send(self, msg: EmailMessage, recipient: str) -> str:
+        if self.down is not None:  # the server stayed unreachable: do not wait again for each recipient
+            raise DeliveryError(recipient, self.down)
+        for delay in (*self.retry_delays, None):
+            try:
+                return self._send_once(msg, recipient)
+            except DeliveryError as e:
+                if e.permanent:
+                    raise
+                if delay is None:
+                    if self.conn is None:
+                        self.down = e.reason
+                    raise
+                log.warning("temporary failure for %s (%s); retrying in %g s", recipient, e.reason, delay)
+                self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _send_once(self, msg: EmailMessage, recipient: str) -> str:
         try:
             conn = self.conn or self._connect()
             refused = conn.send_message(msg, to_addrs=[recipient])
@@ -108,7 +157,7 @@ class SmtpMailer:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
         if s.security == "ssl":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
         else:
@@ -117,7 +166,7 @@ class SmtpMailer:
             if s.security == "starttls":
                 conn.starttls(context=context)
             if s.username:
-                conn.login(s.username, self.password or "")
+                _login(conn, s.username, self.password or "")
         except BaseException:
             conn.close()
             raise
@@ -139,6 +188,16 @@ class SmtpMailer:
                 pass
             finally:
                 self._drop()
+
+
+def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH PLAIN when offered (one clear 535 on a wrong password), else smtplib's choice."""
+    conn.ehlo_or_helo_if_needed()
+    if "plain" not in conn.esmtp_features.get("auth", "").lower().split():
+        conn.login(username, password)
+        return
+    conn.user, conn.password = username, password
+    conn.auth("PLAIN", conn.auth_plain)
 
 
 def _reply(code: int, text: bytes | str) -> str:

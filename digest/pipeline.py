@@ -214,7 +214,16 @@ def deliver(
     results = []
     try:
         for recipient in settings.email.to:
-            msg = build_message(rendered, issue, settings.email.sender, recipient, list_id=list_id, now=now)
+            msg = build_message(
+                rendered,
+                issue,
+                settings.email.sender,
+                recipient,
+                list_id=list_id,
+                now=now,
+                unsubscribe_url=settings.email.unsubscribe_url,
+                unsubscribe_mailto=settings.email.unsubscribe_mailto,
+            )
             results.append(_deliver_one(store, mailer, msg, issue.date, recipient, now, done=done, ledger=not dry_run))
     finally:
         mailer.close()
@@ -298,3 +307,15 @@ def load_issue(settings: Settings, day: date | None) -> Issue:
     if text is None:
         raise NothingToSend(f"no issue {'for ' + day.isoformat() if day else 'yet'}: run `digest once` first")
     return _issue_from_json(text)
+
+
+def send_issue(settings: Settings, now: datetime, day: date, *, dry_run: bool = False) -> RunReport:
+    """Deliver a stored issue to every recipient not yet served (pending or temporarily failed)."""
+    from .store import open_store
+    from .store.lock import hold_lock
+
+    password = _smtp_password(settings, dry_run)
+    issue = load_issue(settings, day)
+    with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
+        deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password)
+    return RunReport(issue=issue, sources=(), deliveries=tuple(deliveries), reused=True)

@@ -54,7 +54,9 @@ def render_issue(env: Any, issue: Issue, brand: Brand) -> RenderedIssue:
     html = _render(env, "email.html.j2", issue=issue, brand=brand)
     return RenderedIssue(
         subject=make_subject(issue, brand),
-        html=css_inline.inline(html),
+        # @media rules (dark mode, narrow screens) cannot be inlined: they stay in a <style>;
+        # nothing remote is ever loaded while inlining.
+        html=css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False).inline(html),
         text=_render(env, "email.txt.j2", issue=issue, brand=brand),
     )
 

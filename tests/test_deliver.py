@@ -94,11 +94,17 @@ def test_a_refused_recipient_is_a_permanent_error_and_others_still_get_theirs() 
 def test_a_down_server_is_a_temporary_error() -> None:
     from tests.smtp_server import free_port
 
-    mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout_seconds=2), None)
+    waits: list[float] = []
+    settings = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout_seconds=2)
+    mailer = SmtpMailer(settings, None, retry_delays=(0.5, 1.0), sleep=waits.append)
     with pytest.raises(DeliveryError) as info:
         mailer.send(message_for("ann@example.org"), "ann@example.org")
+    assert not info.value.permanent and "Connection refused" in info.value.reason
+    assert waits == [0.5, 1.0]  # retried with growing waits
+    with pytest.raises(DeliveryError):  # the next recipient fails at once instead of waiting again
+        mailer.send(message_for("bob@example.org"), "bob@example.org")
+    assert waits == [0.5, 1.0]
     mailer.close()
-    assert not info.value.permanent
 
 
 def test_outbox_files_parse_as_the_same_message(tmp_path: Path) -> None:
@@ -118,7 +124,7 @@ def test_once_over_smtp_delivers_each_recipient_once_across_runs(tmp_path: Path)
         config.write_text(
             f'[paths]\nseeds = "{ROOT / "seeds"}"\n'
             '[email]\nfrom = "Digest <digest@example.org>"\nto = ["ann@example.org", "gone@example.org", "bob@example.org"]\n'
-            f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n',
+            f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nretry_seconds = []\n',
             encoding="utf-8",
         )
         cmd = [sys.executable, "-m", "digest", "once", "--config", str(config), "--date", "2026-11-24", "--json"]
@@ -135,3 +141,141 @@ def test_once_over_smtp_delivers_each_recipient_once_across_runs(tmp_path: Path)
     issue = json.loads(first.stdout)
     assert issue["insights"][0]["text"][:20] in inbox.to("ann@example.org")[0]["Subject"]
     assert not (tmp_path / "outbox").exists()
+
+
+def test_a_temporary_refusal_is_retried_and_then_delivered() -> None:
+    with smtp_server() as (inbox, port):
+        inbox.reject["ann@example.org"] = "451 4.7.1 Greylisted, try again"
+        waits: list[float] = []
+
+        def wait(seconds: float) -> None:
+            waits.append(seconds)
+            inbox.reject.clear()  # the greylisting period ends while we wait
+
+        mailer = SmtpMailer(
+            SmtpSettings(host="127.0.0.1", port=port, security="none", timeout_seconds=5),
+            None,
+            retry_delays=(0.1, 0.2),
+            sleep=wait,
+        )
+        try:
+            mailer.send(message_for("ann@example.org"), "ann@example.org")
+        finally:
+            mailer.close()
+    assert waits == [0.1]
+    assert len(inbox.to("ann@example.org")) == 1
+
+
+def test_starttls_and_login_with_the_password_from_the_environment(tmp_path: Path) -> None:
+    import ssl
+
+    import trustme
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.smtp_server import Inbox, free_port
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        assert isinstance(auth_data, LoginPassword)
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"s3cret", handled=False)
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_context,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1", port=port, security="starttls", username="digest", timeout_seconds=5, ca_file=ca_file
+        )
+        mailer = SmtpMailer(settings, "s3cret", retry_delays=())
+        try:
+            mailer.send(message_for("ann@example.org"), "ann@example.org")
+        finally:
+            mailer.close()
+        wrong = SmtpMailer(settings, "wrong", retry_delays=())
+        with pytest.raises(DeliveryError) as info:
+            wrong.send(message_for("bob@example.org"), "bob@example.org")
+        wrong.close()
+        untrusted = SmtpMailer(
+            SmtpSettings(host="127.0.0.1", port=port, security="starttls", timeout_seconds=5), None, retry_delays=()
+        )
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusted.send(message_for("bob@example.org"), "bob@example.org")
+        untrusted.close()
+    finally:
+        controller.stop()
+    assert logins[0] == (b"digest", b"s3cret")
+    assert len(inbox.to("ann@example.org")) == 1 and not inbox.to("bob@example.org")
+    assert info.value.permanent and "535" in info.value.reason
+
+
+def test_list_unsubscribe_headers() -> None:
+    issue = sample_issue()
+    rendered = render_issue(make_environment(), issue, BRAND)
+    msg = build_message(
+        rendered,
+        issue,
+        "D <d@example.org>",
+        "ann@example.org",
+        list_id="D <d.example.org>",
+        now=NOW,
+        unsubscribe_url="https://example.org/u?id=1",
+        unsubscribe_mailto="leave@example.org",
+    )
+    assert msg["List-Unsubscribe"] == "<mailto:leave@example.org?subject=unsubscribe>, <https://example.org/u?id=1>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    plain = build_message(rendered, issue, "D <d@example.org>", "ann@example.org", list_id="D <d.example.org>", now=NOW)
+    assert plain["List-Unsubscribe"] is None and plain["List-Unsubscribe-Post"] is None
+
+
+def test_html_part_stays_under_gmails_clipping_size_for_a_big_issue() -> None:
+    from digest.models import RelatedRef
+
+    long_text = " ".join(["A long and specific insight sentence about model release policies in 2026."] * 12)
+    related = tuple(RelatedRef(long_text, f"Source {k}", f"https://example.org/{k}") for k in range(30))
+    issue = sample_issue(*(make_pick(r, long_text, related=related) for r in range(1, 11)))
+    html_part = message_for("ann@example.org", issue).get_body(("html",)).get_content()
+    assert len(html_part.encode()) < 100_000
+    assert html_part.count(long_text[:60]) >= 10
+
+
+def test_send_command_delivers_what_is_still_pending(tmp_path: Path) -> None:
+    with smtp_server() as (inbox, port):
+        config = tmp_path / "config" / "digest.toml"
+        config.parent.mkdir()
+        body = (
+            f'[paths]\nseeds = "{ROOT / "seeds"}"\n'
+            '[email]\nfrom = "Digest <digest@example.org>"\nto = ["ann@example.org"]\n'
+            f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nretry_seconds = []\n'
+        )
+        config.write_text(body, encoding="utf-8")
+        once = [sys.executable, "-m", "digest", "once", "--config", str(config), "--date", "2026-11-24"]
+        assert subprocess.run(once, capture_output=True, text=True, timeout=60).returncode == 0
+        # a new reader joins: `digest send` gives the same issue to them only
+        config.write_text(
+            body.replace('["ann@example.org"]', '["ann@example.org", "bob@example.org"]'), encoding="utf-8"
+        )
+        send = [sys.executable, "-m", "digest", "send", "--config", str(config), "--date", "2026-11-24"]
+        proc = subprocess.run(send, capture_output=True, text=True, timeout=60)
+        again = subprocess.run(send, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "ann@example.org: skipped (already sent)" in proc.stderr and "bob@example.org: sent" in proc.stderr
+    assert len(inbox.to("ann@example.org")) == 1 and len(inbox.to("bob@example.org")) == 1
+    assert inbox.to("ann@example.org")[0]["Message-ID"] != inbox.to("bob@example.org")[0]["Message-ID"]
+    assert "bob@example.org: skipped (already sent)" in again.stderr and len(inbox.messages) == 2

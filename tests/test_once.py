@@ -126,7 +126,10 @@ def test_dry_run_writes_outbox_even_with_smtp_and_records_nothing(tmp_path: Path
 
 
 def test_smtp_down_keeps_the_issue_and_reports_each_recipient(tmp_path: Path) -> None:
-    config = make_config(tmp_path, "[smtp]\nhost = '127.0.0.1'\nport = 9\nsecurity = 'none'\ntimeout_seconds = 2\n")
+    config = make_config(
+        tmp_path,
+        "[smtp]\nhost = '127.0.0.1'\nport = 9\nsecurity = 'none'\ntimeout_seconds = 2\nretry_seconds = [0.2]\n",
+    )
     proc = run_once(config, "--date", DAY)
     assert proc.returncode == 0, proc.stderr  # the issue exists; delivery can be retried
     assert (tmp_path / "archive" / "issues" / f"{DAY}.html").is_file()

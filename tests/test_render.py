@@ -46,8 +46,9 @@ def test_email_opens_with_what_was_read_and_closes_with_failures() -> None:
         assert "12 items read" in part and "40 candidate insights" in part
         assert "Broken Feed" in part and "HTTP 500" in part
         assert part.index("12 items read") < part.rindex("Open-weight") < part.index("Broken Feed")
-    assert "<style" not in rendered.html  # inlined: mail clients drop <style>
-    assert 'style="' in rendered.html
+    assert 'style="' in rendered.html  # inlined: many mail clients drop <style>
+    kept = rendered.html.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert "prefers-color-scheme: dark" in kept and ".text {" not in kept  # only @media rules remain
 
 
 def test_no_failures_note_when_nothing_failed() -> None:
