@@ -84,3 +84,28 @@ def test_beats_always_same_on_msrp(embed) -> None:  # type: ignore[no-untyped-de
     baseline = result["baseline_always_same"]
     assert result["accuracy"] >= baseline["accuracy"] + 0.04
     assert result["f1"] > baseline["f1"]
+
+
+def test_three_sources_in_their_own_words_make_one_corroborated_insight(embed) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from digest.models import Insight, ItemData
+    from digest.rank import rank_insights
+
+    said = {
+        "Wire": "Chinese open-source AI models are now the most downloaded in the world.",
+        "Blog": "Open models from Chinese labs have become the most downloaded AI models in the world.",
+        "Podcast": "Globally, the most downloaded open-source AI models now come from China.",
+        "Brussels Daily": "The EU fined three AI providers a total of 41 million euros under the AI Act.",
+    }
+    insights = [
+        Insight(text=t, item=ItemData(source=s, source_url=s, guid="1", title=s, text=t), position=0)
+        for s, t in said.items()
+    ]
+    outcome = rank_insights(insights, now=datetime(2026, 11, 24, tzinfo=UTC), top_n=5, max_per_source=2,
+                            half_life_hours=36, embed=embed)
+    assert outcome.clusters == 2
+    lead = outcome.selection.picks[0]
+    assert set(lead.cluster.source_names) == {"Wire", "Blog", "Podcast"}
+    assert lead.features["corroboration"] == round(1 - 1 / 3, 4)
+    assert len(lead.cluster.related) == 2
