@@ -62,6 +62,15 @@ class EmailSettings:
     to: tuple[str, ...] = ()
     unsubscribe_url: str | None = None  # one-click (RFC 8058) when set
     unsubscribe_mailto: str | None = None
+    send_when_empty: bool = False  # a day with nothing new sends no issue unless this is true
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A reader with interests of their own: they get their own ranking of the same candidates."""
+
+    email: str
+    interests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,7 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     rank: RankSettings = field(default_factory=RankSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    recipients: tuple[Recipient, ...] = ()
     smtp: SmtpSettings | None = None
 
     @property
@@ -192,7 +202,7 @@ class _Reader:
 
     def settings(self, raw: dict[str, Any]) -> Settings:
         top = {"title": _is_str, "top_n": _is_int, "timezone": _is_str, "archive_url": _is_str}
-        tables = ("paths", "schedule", "feeds", "fetch", "rank", "email", "smtp")
+        tables = ("paths", "schedule", "feeds", "fetch", "rank", "email", "recipients", "smtp")
         scalars = self.table({k: v for k, v in raw.items() if k not in tables}, "", top)
         top_n = scalars.get("top_n", DEFAULT_TOP_N)
         if not 1 <= top_n <= 50:
@@ -217,7 +227,8 @@ class _Reader:
             feeds=self.feeds(raw.get("feeds", [])),
             fetch=self.fetch(raw.get("fetch", {})),
             rank=self.rank(raw.get("rank", {})),
-            email=self.email(raw.get("email", {})),
+            email=(email := self.email(raw.get("email", {}))),
+            recipients=self.recipients(raw.get("recipients", []), email),
             smtp=self.smtp(raw["smtp"]) if "smtp" in raw else None,
         )
 
@@ -300,7 +311,13 @@ class _Reader:
         t = self.table(
             raw,
             "email",
-            {"from": _is_str, "to": _is_str_list, "unsubscribe_url": _is_str, "unsubscribe_mailto": _is_str},
+            {
+                "from": _is_str,
+                "to": _is_str_list,
+                "unsubscribe_url": _is_str,
+                "unsubscribe_mailto": _is_str,
+                "send_when_empty": _is_bool,
+            },
         )
         url, mailto = t.get("unsubscribe_url"), t.get("unsubscribe_mailto")
         if url is not None and (not url.startswith("https://") or any(c in url for c in " \r\n<>")):
@@ -313,7 +330,30 @@ class _Reader:
         sender = t.get("from", DEFAULT_SENDER)
         if any(c in sender for c in "\r\n"):
             raise self.fail("email.from", "must be one line")
-        return EmailSettings(sender=sender, to=tuple(t.get("to", ())), unsubscribe_url=url, unsubscribe_mailto=mailto)
+        return EmailSettings(
+            sender=sender,
+            to=tuple(t.get("to", ())),
+            unsubscribe_url=url,
+            unsubscribe_mailto=mailto,
+            send_when_empty=t.get("send_when_empty", False),
+        )
+
+    def recipients(self, raw: Any, email: EmailSettings) -> tuple[Recipient, ...]:
+        if not isinstance(raw, list):
+            raise self.fail("recipients", "must be an array of tables: [[recipients]]")
+        seen = {a.lower() for a in email.to}
+        out = []
+        for i, entry in enumerate(raw):
+            key = f"recipients[{i}]"
+            t = self.table(entry, key, {"email": _is_str, "interests": _is_str_list})
+            address = t.get("email", "")
+            if "@" not in address or any(c in address for c in "\r\n <>"):
+                raise self.fail(f"{key}.email", f"not an email address: {address!r}")
+            if address.lower() in seen:
+                raise self.fail(f"{key}.email", f"{address} is listed twice (here or in [email] to)")
+            seen.add(address.lower())
+            out.append(Recipient(email=address, interests=tuple(t.get("interests", ()))))
+        return tuple(out)
 
     def smtp(self, raw: Any) -> SmtpSettings:
         t = self.table(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,13 +27,15 @@ from .models import (
     ItemData,
     Pick,
     RelatedRef,
+    RenderedIssue,
     RunReport,
     ScoredInsight,
+    Selection,
     SourceRef,
     SourceResult,
     SourceStatus,
 )
-from .rank import rank_insights
+from .rank import rank_for_readers
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -78,7 +81,7 @@ def run_issue(
         sent_texts = store.get_sent_texts(day, settings.rank.novelty_days)
         existing = store.get_issue_number(day)  # re-making a date keeps its number
         number = existing or store.next_issue_number()
-        issue = make_issue(settings, now, day, items, sources, sent_texts, number=number)
+        issue, personal = make_issues(settings, now, day, items, sources, sent_texts, number=number)
         issue_json = issue_json_text(issue)
         with store.transaction():
             store.save_issue(
@@ -87,13 +90,13 @@ def run_issue(
             store.mark_items_used(items, day.isoformat())
         all_issues = [_issue_from_json(text) for text in store.iter_issue_json()]
         page = publish(settings, issue, all_issues)
-        deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password)
+        deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password, personal=personal)
     return RunReport(
         issue=issue, sources=sources, issue_page=str(page), deliveries=tuple(deliveries), reused=existing is not None
     )
 
 
-def make_issue(
+def make_issues(
     settings: Settings,
     now: datetime,
     day: date,
@@ -102,18 +105,22 @@ def make_issue(
     sent_texts: Sequence[str],
     *,
     number: int,
-) -> Issue:
-    """The pure middle of a run: items in, an Issue out (NothingToSend when no pick is left)."""
+) -> tuple[Issue, dict[str, Issue]]:
+    """The middle of a run: items in, the issue out, plus one of its own for each [[recipients]] reader.
+
+    Raises NothingToSend when no pick is left (unless send_when_empty).
+    """
     from .embed import load_embedder  # the model loads only when there is something to rank
 
     insights = extract_insights(items)
-    outcome = rank_insights(
+    readers = [settings.rank.interests, *(r.interests for r in settings.recipients)]
+    outcomes = rank_for_readers(
         insights,
+        readers,
         now=now,
         top_n=settings.top_n,
         max_per_source=settings.rank.max_per_source,
         half_life_hours=settings.rank.recency_half_life_hours,
-        interests=settings.rank.interests,
         sent_texts=sent_texts,
         weights=settings.rank.weights,
         embed=load_embedder() if insights else None,
@@ -124,24 +131,30 @@ def make_issue(
         sources_not_modified=sum(r.status is SourceStatus.NOT_MODIFIED for r in sources),
         items=len(items),
         candidates=len(insights),
-        clusters=outcome.clusters,
+        clusters=outcomes[0].clusters,
         failures=tuple(
             FailedSource(name=r.name, url=r.url, reason=r.error or "failed")
             for r in sources
             if r.status is SourceStatus.FAILED
         ),
     )
-    if not outcome.selection.picks:
+    if not outcomes[0].selection.picks and not settings.email.send_when_empty:
         reason = "no new insight to send" if items else "nothing new to read"
         raise NothingToSend(
             f"{reason} for {day.isoformat()} ({stats.items} items, {stats.candidates} candidates, "
             f"{stats.sources_failed} sources failed)"
         )
-    picks = tuple(make_pick(rank, s) for rank, s in enumerate(outcome.selection.picks, start=1))
-    held = outcome.selection.held_back
+    issues = [_issue_of(o.selection, settings=settings, now=now, day=day, number=number, stats=stats) for o in outcomes]
+    return issues[0], {r.email: i for r, i in zip(settings.recipients, issues[1:], strict=True)}
+
+
+def _issue_of(
+    selection: Selection, *, settings: Settings, now: datetime, day: date, number: int, stats: IssueStats
+) -> Issue:
+    picks = tuple(make_pick(rank, s) for rank, s in enumerate(selection.picks, start=1))
     rest = tuple(
         make_pick(rank, s, note=note)
-        for rank, (s, note) in enumerate(zip(outcome.selection.runners_up, held, strict=True), start=len(picks) + 1)
+        for rank, (s, note) in enumerate(zip(selection.runners_up, selection.held_back, strict=True), len(picks) + 1)
     )
     return Issue(
         date=day, number=number, title=settings.title, generated_at=now, insights=picks, stats=stats, runners_up=rest
@@ -195,16 +208,29 @@ def publish(settings: Settings, issue: Issue, all_issues: Sequence[Issue]) -> Pa
 
 
 def deliver(
-    settings: Settings, store: Store, issue: Issue, now: datetime, *, dry_run: bool, password: str | None
+    settings: Settings,
+    store: Store,
+    issue: Issue,
+    now: datetime,
+    *,
+    dry_run: bool,
+    password: str | None,
+    personal: Mapping[str, Issue] | None = None,
 ) -> list[DeliveryResult]:
-    """Send (or write) the issue to each recipient at most once, recording each in the ledger."""
+    """Send (or write) the issue to each recipient at most once, recording each in the ledger.
+
+    `personal` maps a [[recipients]] reader to the issue ranked for their interests.
+    """
     from .deliver import FileMailer, SmtpMailer, build_message
     from .render import make_environment, render_issue
 
-    if not settings.email.to:
-        log.warning("no recipients: [email] to is empty, nothing delivered")
+    personal = personal or {}
+    recipients = [*settings.email.to, *personal]
+    if not recipients:
+        log.warning("no recipients: [email] to and [[recipients]] are empty, nothing delivered")
         return []
-    rendered = render_issue(make_environment(settings.paths.templates), issue, brand_for(settings))
+    env = make_environment(settings.paths.templates)
+    rendered_for: dict[int, RenderedIssue] = {}  # readers with the same picks share one rendering
     to_outbox = dry_run or settings.smtp is None
     mailer: Mailer = (
         FileMailer(settings.paths.outbox) if to_outbox or settings.smtp is None else SmtpMailer(settings.smtp, password)
@@ -213,10 +239,14 @@ def deliver(
     list_id = _list_id(settings)
     results = []
     try:
-        for recipient in settings.email.to:
+        for recipient in recipients:
+            theirs = personal.get(recipient, issue)
+            key = hash(tuple(p.fingerprint for p in theirs.insights))
+            if key not in rendered_for:
+                rendered_for[key] = render_issue(env, theirs, brand_for(settings))
             msg = build_message(
-                rendered,
-                issue,
+                rendered_for[key],
+                theirs,
                 settings.email.sender,
                 recipient,
                 list_id=list_id,
@@ -317,5 +347,14 @@ def send_issue(settings: Settings, now: datetime, day: date, *, dry_run: bool = 
     password = _smtp_password(settings, dry_run)
     issue = load_issue(settings, day)
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
-        deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password)
+        personal: dict[str, Issue] = {}
+        if settings.recipients:  # personal rankings are remade from the items that issue used
+            items = store.get_items_used_by(day.isoformat())
+            sent_texts = store.get_sent_texts(day, settings.rank.novelty_days)
+            try:
+                _, remade = make_issues(settings, issue.generated_at, day, items, (), sent_texts, number=issue.number)
+            except NothingToSend:
+                remade = {}
+            personal = {r.email: replace(remade.get(r.email, issue), stats=issue.stats) for r in settings.recipients}
+        deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password, personal=personal)
     return RunReport(issue=issue, sources=(), deliveries=tuple(deliveries), reused=True)

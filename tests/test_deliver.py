@@ -279,3 +279,48 @@ def test_send_command_delivers_what_is_still_pending(tmp_path: Path) -> None:
     assert len(inbox.to("ann@example.org")) == 1 and len(inbox.to("bob@example.org")) == 1
     assert inbox.to("ann@example.org")[0]["Message-ID"] != inbox.to("bob@example.org")[0]["Message-ID"]
     assert "bob@example.org: skipped (already sent)" in again.stderr and len(inbox.messages) == 2
+
+
+def test_each_reader_with_interests_gets_their_own_ranking(tmp_path: Path) -> None:
+    def plain(path: Path) -> str:
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        return msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    config = tmp_path / "config" / "digest.toml"
+    config.parent.mkdir()
+    config.write_text(
+        f'[paths]\nseeds = "{ROOT / "seeds"}"\n'
+        '[email]\nto = ["carol@example.org"]\n'
+        '[[recipients]]\nemail = "ann@example.org"\ninterests = ["employment, jobs and labor displacement"]\n'
+        '[[recipients]]\nemail = "bob@example.org"\ninterests = ["data security and privacy of AI agents"]\n',
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "digest", "once", "--config", str(config), "--date", "2026-11-24"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    outbox = tmp_path / "outbox"
+    carol, ann, bob = (plain(outbox / f"2026-11-24-{who}@example.org.eml") for who in ("carol", "ann", "bob"))
+    first = {
+        who: text.split("\n1. ", 1)[1].split("\n\n", 1)[0]
+        for who, text in (("carol", carol), ("ann", ann), ("bob", bob))
+    }
+    assert "employment" in ann and "employment" not in carol
+    assert "security" in first["bob"] or "privacy" in first["bob"] or "leaked" in first["bob"]
+    assert len({first["carol"], first["ann"], first["bob"]}) == 3
+    # the archive holds the general issue only
+    page = (tmp_path / "archive" / "issues" / "2026-11-24.json").read_text()
+    assert json.loads(page)["insights"][0]["text"].startswith(first["carol"].strip().split()[0])
+
+
+def test_config_rejects_a_reader_listed_twice(tmp_path: Path) -> None:
+    from digest.config import load_settings
+    from digest.errors import ConfigError
+
+    path = tmp_path / "digest.toml"
+    path.write_text('[email]\nto = ["Ann@example.org"]\n[[recipients]]\nemail = "ann@example.org"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"recipients\[0\].email: .*listed twice"):
+        load_settings(path)

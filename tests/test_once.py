@@ -225,3 +225,19 @@ def test_explain_shows_picks_runners_up_and_reasons(tmp_path: Path) -> None:
         timeout=60,
     )
     assert none.returncode == 1 and "no issue for 2020-01-01" in none.stderr
+
+
+def test_send_when_empty_sends_a_short_issue_on_a_day_with_nothing_new(tmp_path: Path) -> None:
+    config = make_config(tmp_path, recipients="['ann@example.org']")
+    config.write_text(
+        config.read_text().replace("to = ['ann@example.org']", "to = ['ann@example.org']\nsend_when_empty = true")
+    )
+    assert run_once(config, "--date", DAY).returncode == 0
+    quiet_day = run_once(config, "--date", "2026-11-25", "--json")
+    assert quiet_day.returncode == 0, quiet_day.stderr
+    issue = json.loads(quiet_day.stdout)
+    assert issue["number"] == 2 and issue["insights"] == []
+    mail = (tmp_path / "outbox" / "2026-11-25-ann@example.org.eml").read_bytes()
+    msg = email.message_from_bytes(mail, policy=email.policy.default)
+    assert "Nothing new today" in msg.get_body(("plain",)).get_content()
+    assert "no new insights" in msg["Subject"]

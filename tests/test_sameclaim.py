@@ -102,8 +102,9 @@ def test_three_sources_in_their_own_words_make_one_corroborated_insight(embed) -
         Insight(text=t, item=ItemData(source=s, source_url=s, guid="1", title=s, text=t), position=0)
         for s, t in said.items()
     ]
-    outcome = rank_insights(insights, now=datetime(2026, 11, 24, tzinfo=UTC), top_n=5, max_per_source=2,
-                            half_life_hours=36, embed=embed)
+    outcome = rank_insights(
+        insights, now=datetime(2026, 11, 24, tzinfo=UTC), top_n=5, max_per_source=2, half_life_hours=36, embed=embed
+    )
     assert outcome.clusters == 2
     lead = outcome.selection.picks[0]
     assert set(lead.cluster.source_names) == {"Wire", "Blog", "Podcast"}

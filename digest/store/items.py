@@ -54,12 +54,19 @@ class ItemsMixin:
 
     def get_unused_items(self, issue_date: str) -> list[ItemData]:
         """Items no other issue consumed (those this date's issue consumed included)."""
+        return self._items_where("i.used_by_date IS NULL OR i.used_by_date = ?", issue_date)
+
+    def get_items_used_by(self, issue_date: str) -> list[ItemData]:
+        """The items the issue of this date was made from."""
+        return self._items_where("i.used_by_date = ?", issue_date)
+
+    def _items_where(self, condition: str, issue_date: str) -> list[ItemData]:
         rows = self.db.execute(
-            """
+            f"""
             SELECT i.*, s.url AS source_url FROM items i JOIN sources s ON s.id = i.source_id
-            WHERE i.used_by_date IS NULL OR i.used_by_date = ?
+            WHERE {condition}
             ORDER BY s.url, i.guid
-            """,
+            """,  # noqa: S608 (condition is one of two literals above)
             (issue_date,),
         )
         return [
