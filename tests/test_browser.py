@@ -1,0 +1,68 @@
+"""What a reader sees, in a real browser engine (headless Chromium): screenshots and inert payloads.
+
+Screenshots land in test-artifacts/ for a person to look at. Without Chromium these
+tests skip with a reason, except in CI (CI=true), where .ci/run installs it and a
+missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from digest.archive import publish_issue
+from digest.render import make_environment, render_issue
+from tests.sample import BRAND, make_pick, sample_issue
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--virtual-time-budget=2000"]  # fmt: skip
+
+if CHROMIUM is None and os.environ.get("CI") == "true":
+    raise RuntimeError("CI must have Chromium for the browser tests (.ci/run installs Debian's chromium)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine: apt-get install chromium")
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
+    assert CHROMIUM is not None
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=90)
+
+
+def screenshot(tmp_path: Path, page: Path, name: str, width: int = 700, height: int = 1400) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    out = ARTIFACTS / name
+    out.unlink(missing_ok=True)
+    proc = chromium(tmp_path, f"--window-size={width},{height}", f"--screenshot={out}", page.as_uri())
+    assert out.is_file() and out.stat().st_size > 10_000, proc.stderr[-2000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return out
+
+
+def test_email_html_renders_in_a_browser(tmp_path: Path) -> None:
+    page = tmp_path / "email.html"
+    page.write_text(render_issue(make_environment(), sample_issue(), BRAND).html, encoding="utf-8")
+    screenshot(tmp_path, page, "email.png", width=660)
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert "Open-weight models from three labs" in dom
+
+
+def test_archive_pages_render_and_hostile_text_stays_text(tmp_path: Path) -> None:
+    payload = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"><script>document.title='pwned'</script>"
+    issue = sample_issue(make_pick(1, f"A claim with a payload {payload} inside it.", title=payload, source=payload))
+    archive = tmp_path / "archive"
+    page = publish_issue(archive, make_environment(), BRAND, issue, [])
+    screenshot(tmp_path, page, "archive-issue.png")
+    screenshot(tmp_path, archive / "index.html", "archive-index.png", height=700)
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
+    assert "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0]  # the handler never ran
+    assert "<title>pwned</title>" not in dom
+    assert "A claim with a payload" in dom
