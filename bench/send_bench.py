@@ -36,8 +36,12 @@ def one_run(n: int, seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         port_file = base / "port"
-        sink = subprocess.Popen([sys.executable, str(SINK), "--port-file", str(port_file), "--max-seconds", "900"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sink = subprocess.Popen(
+            [sys.executable, str(SINK), "--port-file", str(port_file), "--max-seconds", "900"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert sink.stdout is not None
             sink.stdout.readline()  # READY
@@ -54,8 +58,9 @@ def one_run(n: int, seed: int) -> dict[str, float]:
                 encoding="utf-8",
             )
             started = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "digest", "once", "--config", str(config), "-q"],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "digest", "once", "--config", str(config), "-q"], capture_output=True, text=True
+            )
             wall = time.perf_counter() - started
             if proc.returncode != 0:
                 raise SystemExit(proc.stderr)
@@ -73,13 +78,17 @@ def main() -> None:
     args = parser.parse_args()
     runs = [one_run(args.recipients, seed) for seed in range(args.runs)]
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child: digest or the sink
-    print(json.dumps({
-        "recipients": args.recipients,
-        "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs],
-        "median_wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
-        "median_messages_per_s": round(statistics.median(r["messages_per_s"] for r in runs), 1),
-        "peak_child_rss_mib": round(peak, 1),
-    }))
+    print(
+        json.dumps(
+            {
+                "recipients": args.recipients,
+                "runs": [{k: round(v, 2) for k, v in r.items()} for r in runs],
+                "median_wall_s": round(statistics.median(r["wall_s"] for r in runs), 2),
+                "median_messages_per_s": round(statistics.median(r["messages_per_s"] for r in runs), 1),
+                "peak_child_rss_mib": round(peak, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Any
 
 from .fsutil import write_atomic
 from .models import Brand, Issue
-from .render import TEMPLATES_DIR, render_atom, render_index, render_issue_page
+from .render import TEMPLATES_DIR, render_atom, render_index, render_issue_page, search_index_script
 from .serialize import issue_to_dict
 
 STYLESHEET = "style.css"
@@ -65,10 +65,12 @@ def _write_common(archive: Path, env: Any, brand: Brand, issues: list[Issue]) ->
     updated = max((i.generated_at for i in issues), default=None)
     if updated is not None:
         write_atomic(archive / "feed.xml", render_atom(env, issues, brand, updated))
-    write_atomic(archive / STYLESHEET, _stylesheet(env))
+    write_atomic(archive / STYLESHEET, _static(env, STYLESHEET))
+    write_atomic(archive / "search.js", _static(env, "search.js"))
+    write_atomic(archive / "search-index.js", search_index_script(issues))
 
 
-def _stylesheet(env: Any) -> str:
-    """The override folder's stylesheet if it has one, else the bundled one."""
-    source, _, _ = env.loader.get_source(env, STYLESHEET) if env.loader else ("", None, None)
-    return str(source) if source else (TEMPLATES_DIR / STYLESHEET).read_text(encoding="utf-8")
+def _static(env: Any, name: str) -> str:
+    """A static file from the override folder if it has one, else the bundled one."""
+    source, _, _ = env.loader.get_source(env, name) if env.loader else ("", None, None)
+    return str(source) if source else (TEMPLATES_DIR / name).read_text(encoding="utf-8")

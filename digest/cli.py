@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -176,6 +176,27 @@ def archive_build(config_path: str | None, verbose: int, quiet: bool) -> None:
         count = rebuild(settings)
     if not quiet:
         click.echo(f"rebuilt {count} issue(s) in {settings.paths.archive}", err=True)
+
+
+@archive.command("serve")
+@config_option
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+def archive_serve(config_path: str | None, port: int) -> None:
+    """Serve the archive on http://127.0.0.1:PORT for local reading (Ctrl-C stops)."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    with _errors_as_exit():
+        settings = _load(config_path)
+    root = settings.paths.archive
+    if not (root / "index.html").is_file():
+        click.echo(f"digest: error: no archive at {root}: run `digest once` first", err=True)
+        sys.exit(EXIT_FAILED)
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    with ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        click.echo(f"digest: serving {root} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", err=True)
+        with suppress(KeyboardInterrupt):
+            server.serve_forever()
 
 
 def main() -> None:

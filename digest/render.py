@@ -39,7 +39,9 @@ def make_environment(override_dir: Path | None = None) -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(safe_url=safe_url, wrap=wrap, shorten=shorten, isodate=isodate, one_line=one_line)
+    env.filters.update(
+        safe_url=safe_url, wrap=wrap, shorten=shorten, isodate=isodate, one_line=one_line, groupby_month=groupby_month
+    )
     return env
 
 
@@ -126,3 +128,32 @@ def one_line(text: str) -> str:
 
 def isodate(value: date | datetime) -> str:
     return value.isoformat()
+
+
+def groupby_month(issues: Sequence[Issue]) -> list[tuple[str, list[Issue]]]:
+    """("November 2026", issues) pairs in the order given (newest first on the index)."""
+    groups: list[tuple[str, list[Issue]]] = []
+    for issue in issues:
+        label = issue.date.strftime("%B %Y")
+        if not groups or groups[-1][0] != label:
+            groups.append((label, []))
+        groups[-1][1].append(issue)
+    return groups
+
+
+def search_index_script(issues: Sequence[Issue]) -> str:
+    """The archive's search index as a script file, so search works from file:// too.
+
+    Insight text is data inside a JSON string; "<", ">" and "&" are escaped as well,
+    so nothing in it can close a tag or start markup even if the file is inlined.
+    """
+    import json
+
+    entries = [
+        {"d": i.date.isoformat(), "r": p.rank, "t": p.text, "s": ", ".join(s.name for s in p.sources)}
+        for i in sorted(issues, key=lambda i: i.date, reverse=True)
+        for p in i.insights
+    ]
+    data = json.dumps(entries, ensure_ascii=True, separators=(",", ":"))
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"window.DIGEST_SEARCH = {data};\n"

@@ -33,8 +33,9 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this ma
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
     assert CHROMIUM is not None
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=90
+    )
 
 
 def screenshot(tmp_path: Path, page: Path, name: str, width: int = 700, height: int = 1400) -> Path:
@@ -56,7 +57,9 @@ def test_email_html_renders_in_a_browser(tmp_path: Path) -> None:
 
 
 def test_archive_pages_render_and_hostile_text_stays_text(tmp_path: Path) -> None:
-    payload = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"><script>document.title='pwned'</script>"
+    payload = (
+        "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"><script>document.title='pwned'</script>"
+    )
     issue = sample_issue(make_pick(1, f"A claim with a payload {payload} inside it.", title=payload, source=payload))
     archive = tmp_path / "archive"
     page = publish_issue(archive, make_environment(), BRAND, issue, [])
@@ -66,3 +69,27 @@ def test_archive_pages_render_and_hostile_text_stays_text(tmp_path: Path) -> Non
     assert "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0]  # the handler never ran
     assert "<title>pwned</title>" not in dom
     assert "A claim with a payload" in dom
+
+
+def test_search_finds_an_insight_by_a_word_from_disk_with_no_console_errors(tmp_path: Path) -> None:
+    first = sample_issue()
+    second = sample_issue(
+        make_pick(1, "Three municipalities banned facial recognition in transit stations."),
+        day=first.date.replace(day=25),
+        number=8,
+    )
+    archive = tmp_path / "archive"
+    publish_issue(archive, make_environment(), BRAND, first, [])
+    publish_issue(archive, make_environment(), BRAND, second, [first])
+    index = archive / "index.html"
+    proc = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", index.as_uri() + "?q=facial+transit")
+    dom = proc.stdout
+    results = dom.split('id="search-results"', 1)[1].split("</ol>", 1)[0]
+    assert 'href="issues/2026-11-25.html#insight-1"' in results
+    assert "Open-weight" not in results  # only the matching insight
+    assert "1 found" in dom
+    console = "\n".join(line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Refused" in line)
+    assert "Uncaught" not in console and "Refused" not in console, console
+    # without a query the page still lists every issue: it works without JavaScript too
+    plain = index.read_text(encoding="utf-8")
+    assert plain.count('href="issues/2026-11-2') == 2 and "November 2026" in plain

@@ -1,0 +1,92 @@
+"""The static archive: pages, index by month, Atom feed, search index, atomic writes, local serving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import feedparser
+
+from digest.archive import publish_issue, rebuild_archive
+from digest.render import make_environment
+from tests.sample import BRAND, make_pick, sample_issue
+from tests.smtp_server import free_port
+
+
+def three_issues():  # type: ignore[no-untyped-def]
+    return [
+        sample_issue(day=date(2026, 10, 31), number=1),
+        sample_issue(
+            make_pick(1, "A claim for November with <b>markup</b> & an ampersand."), day=date(2026, 11, 1), number=2
+        ),
+        sample_issue(day=date(2026, 11, 2), number=3),
+    ]
+
+
+def test_publishing_links_neighbours_and_lists_each_issue_once(tmp_path: Path) -> None:
+    env, issues = make_environment(), three_issues()
+    published: list = []  # type: ignore[type-arg]
+    for issue in issues:
+        publish_issue(tmp_path, env, BRAND, issue, published)
+        published.append(issue)
+    publish_issue(tmp_path, env, BRAND, issues[1], published)  # re-made: replaces, never duplicates
+    index = (tmp_path / "index.html").read_text()
+    for issue in issues:
+        assert index.count(f'href="issues/{issue.date.isoformat()}.html"') == 1
+    assert index.index("November 2026") < index.index("October 2026")  # newest first, by month
+    middle = (tmp_path / "issues" / "2026-11-01.html").read_text()
+    assert 'href="2026-10-31.html"' in middle and 'href="2026-11-02.html"' in middle
+    first = (tmp_path / "issues" / "2026-10-31.html").read_text()
+    assert 'rel="next" href="2026-11-01.html"' in first  # rewritten when its neighbour appeared
+    data = json.loads((tmp_path / "issues" / "2026-11-01.json").read_text())
+    assert set(data) >= {"date", "number", "title", "generated_at", "insights", "stats"}
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_atom_feed_is_valid_and_has_one_entry_per_issue(tmp_path: Path) -> None:
+    rebuild_archive(tmp_path, make_environment(), BRAND, three_issues())
+    parsed = feedparser.parse((tmp_path / "feed.xml").read_bytes())
+    assert parsed.bozo == 0 and parsed.version == "atom10"
+    assert len(parsed.entries) == 3 and len({e.id for e in parsed.entries}) == 3
+    assert all(e.get("updated") for e in parsed.entries)
+
+
+def test_search_index_is_data_that_cannot_open_markup(tmp_path: Path) -> None:
+    rebuild_archive(tmp_path, make_environment(), BRAND, three_issues())
+    script = (tmp_path / "search-index.js").read_text()
+    assert script.startswith("window.DIGEST_SEARCH = ") and script.rstrip().endswith(";")
+    assert "<" not in script and ">" not in script and "&" not in script
+    entries = json.loads(script[len("window.DIGEST_SEARCH = ") : script.rstrip().rindex(";")])
+    assert any(e["d"] == "2026-11-01" and e["r"] == 1 and "<b>markup</b> & an" in e["t"] for e in entries)
+    assert len(entries) == 2 + 1 + 2
+
+
+def test_archive_serve_answers_on_loopback(tmp_path: Path) -> None:
+    config = tmp_path / "config" / "digest.toml"
+    config.parent.mkdir()
+    config.write_text("", encoding="utf-8")
+    rebuild_archive(tmp_path / "archive", make_environment(), BRAND, three_issues())
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "digest", "archive", "serve", "--config", str(config), "--port", str(port)],
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/issues/2026-11-02.html", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("archive serve did not answer")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert b"Open-weight models" in page
