@@ -21,6 +21,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 SUBJECT_LEAD_CHARS = 60  # most clients show about 60-70 characters of a subject
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
+FEED_ENTRIES = 50  # feed readers want the recent issues; the index and search hold the rest
 
 
 def make_environment(override_dir: Path | None = None) -> Any:
@@ -73,7 +74,7 @@ def render_index(env: Any, issues: Sequence[Issue], brand: Brand) -> str:
 
 
 def render_atom(env: Any, issues: Sequence[Issue], brand: Brand, updated: datetime) -> str:
-    newest_first = sorted(issues, key=lambda i: i.date, reverse=True)
+    newest_first = sorted(issues, key=lambda i: i.date, reverse=True)[:FEED_ENTRIES]
     return _render(env, "feed.xml.j2", issues=newest_first, brand=brand, updated=updated)
 
 
