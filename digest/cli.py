@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -156,6 +157,99 @@ def explain(config_path: str | None, issue_date: str | None, verbose: int, quiet
 
         issue = load_issue(settings, _parse_date(issue_date))
         click.echo(explain_issue(issue, settings.rank.weights))
+
+
+@cli.group()
+def sources() -> None:
+    """The feeds digest reads: the config's [[feeds]] plus those added here."""
+
+
+@sources.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per source.")
+def sources_list(config_path: str | None, as_json: bool) -> None:
+    """Every source with its status, last success, last error and item counts."""
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .subscriptions import source_health
+
+        rows = source_health(settings)
+    if as_json:
+        import json
+
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    for r in rows:
+        status = r.get("last_status") or "never fetched"
+        line = f"{status:<14} {r.get('items', 0):>5} items  {r.get('name')}  <{r['url']}>"
+        if r.get("last_success_at"):
+            line += f"  last ok {str(r['last_success_at'])[:16]}"
+        click.echo(line)
+        if r.get("last_error") and status == "failed":
+            click.echo(f"{'':14} error: {r['last_error']}")
+    if not rows:
+        click.echo("no sources yet: add feeds with `digest sources add URL` or in the config", err=True)
+
+
+@sources.command("add")
+@config_option
+@click.argument("url")
+@click.option("--name", help="Display name (default: the feed's own title).")
+@click.option("--weight", type=float, default=1.0, show_default=True, help="Multiplies this source's scores.")
+def sources_add(config_path: str | None, url: str, name: str | None, weight: float) -> None:
+    """Subscribe to a feed by URL; it is fetched from the next run on."""
+    from .models import FeedSpec
+
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .subscriptions import add_feeds
+
+        added, _ = add_feeds(settings, [FeedSpec(url=url, name=name, weight=weight)])
+    click.echo(f"added {url}" if added else f"already subscribed: {url}", err=True)
+
+
+@sources.command("remove")
+@config_option
+@click.argument("url")
+def sources_remove(config_path: str | None, url: str) -> None:
+    """Stop fetching a feed added with `sources add` (its items and history stay)."""
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .subscriptions import remove_feed
+
+        removed = remove_feed(settings, url)
+    if not removed:
+        click.echo(f"digest: error: not subscribed: {url}", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"removed {url}", err=True)
+
+
+@sources.command("import")
+@config_option
+@click.argument("opml_file", type=click.Path(dir_okay=False, path_type=Path))
+def sources_import(config_path: str | None, opml_file: Path) -> None:
+    """Subscribe to every feed in an OPML file; duplicates and invalid URLs are skipped and listed."""
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .subscriptions import add_feeds, read_opml
+
+        feeds, skipped = read_opml(opml_file)
+        added, present = add_feeds(settings, feeds)
+    for what, why in skipped:
+        click.echo(f"skipped: {what}: {why}", err=True)
+    click.echo(f"imported {len(added)} feeds; {len(present)} already subscribed; {len(skipped)} skipped", err=True)
+
+
+@sources.command("export")
+@config_option
+def sources_export(config_path: str | None) -> None:
+    """Print every feed as OPML on stdout."""
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .subscriptions import opml_of
+
+        click.echo(opml_of(settings), nl=False)
 
 
 @cli.group()

@@ -36,6 +36,7 @@ from .models import (
     SourceStatus,
 )
 from .rank import rank_for_readers
+from .subscriptions import all_feeds
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -65,8 +66,9 @@ def run_issue(
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
         seeds = read_seeds(settings.paths.seeds)
         feeds: list[SourceResult] = []
-        if not offline and settings.feeds:
-            feeds = gather_feeds(settings.feeds, settings.fetch, store.get_validators())
+        specs = all_feeds(settings, store.get_subscriptions())
+        if not offline and specs:
+            feeds = gather_feeds(specs, settings.fetch, store.get_validators())
         with store.transaction():
             for kind, results in (("seed", seeds), ("feed", feeds)):
                 for result in results:

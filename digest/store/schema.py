@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-VERSION = 1
+VERSION = 2
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
@@ -78,4 +78,15 @@ def migrate_0_to_1(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: migrate_0_to_1}
+def migrate_1_to_2(db: sqlite3.Connection) -> None:
+    # Feeds added with `digest sources add|import` live here, beside those in the config.
+    _run(
+        db,
+        """
+        ALTER TABLE sources ADD COLUMN subscribed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sources ADD COLUMN weight REAL NOT NULL DEFAULT 1.0
+        """,
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: migrate_0_to_1, 1: migrate_1_to_2}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from ..models import SourceResult, SourceStatus
+from ..models import FeedSpec, SourceResult, SourceStatus
 
 
 class SourcesMixin:
@@ -48,3 +48,40 @@ class SourcesMixin:
         """ETag and Last-Modified per feed URL, for conditional GET."""
         rows = self.db.execute("SELECT url, etag, last_modified FROM sources WHERE kind = 'feed'")
         return {r["url"]: (r["etag"], r["last_modified"]) for r in rows}
+
+    def add_subscription(self, spec: FeedSpec) -> bool:
+        """Subscribe to a feed; False when it is already subscribed."""
+        row = self.db.execute("SELECT subscribed FROM sources WHERE url = ?", (spec.url,)).fetchone()
+        if row and row["subscribed"]:
+            return False
+        self.db.execute(
+            """
+            INSERT INTO sources (url, kind, name, subscribed, weight) VALUES (?, 'feed', ?, 1, ?)
+            ON CONFLICT (url) DO UPDATE SET subscribed = 1, name = excluded.name, weight = excluded.weight
+            """,
+            (spec.url, spec.name or "", spec.weight),  # "" = use the feed's own title
+        )
+        return True
+
+    def remove_subscription(self, url: str) -> bool:
+        """Stop fetching a feed added with `sources add`; its items and history stay."""
+        return (
+            self.db.execute("UPDATE sources SET subscribed = 0 WHERE url = ? AND subscribed = 1", (url,)).rowcount > 0
+        )
+
+    def get_subscriptions(self) -> list[FeedSpec]:
+        rows = self.db.execute("SELECT url, name, weight FROM sources WHERE subscribed = 1 ORDER BY url")
+        return [FeedSpec(url=r["url"], name=r["name"] or None, weight=r["weight"]) for r in rows]
+
+    def iter_source_health(self) -> list[dict[str, object]]:
+        """Every source with its last outcome and item counts, for `digest sources list`."""
+        rows = self.db.execute(
+            """
+            SELECT s.url, s.kind, s.name, s.subscribed, s.weight, s.last_status, s.last_error,
+                   s.last_attempt_at, s.last_success_at,
+                   COUNT(i.id) AS items, COUNT(i.id) - COUNT(i.used_by_date) AS unused
+            FROM sources s LEFT JOIN items i ON i.source_id = s.id
+            GROUP BY s.id ORDER BY s.kind, s.url
+            """
+        )
+        return [dict(r) for r in rows]
