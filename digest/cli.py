@@ -188,6 +188,12 @@ def sources_list(config_path: str | None, as_json: bool) -> None:
         click.echo(line)
         if r.get("last_error") and status == "failed":
             click.echo(f"{'':14} error: {r['last_error']}")
+        if r.get("disabled"):
+            click.echo(f"{'':14} disabled: the server said 410 Gone")
+        elif r.get("next_attempt_at"):
+            click.echo(
+                f"{'':14} next attempt after {str(r['next_attempt_at'])[:16]} ({r['failures']} failures in a row)"
+            )
     if not rows:
         click.echo("no sources yet: add feeds with `digest sources add URL` or in the config", err=True)
 

@@ -37,7 +37,10 @@ class SourceError(DigestError):
 
 
 class FetchError(SourceError):
-    pass
+    def __init__(self, url: str, message: str, *, retry_after: float | None = None, gone: bool = False):
+        super().__init__(url, message)
+        self.retry_after = retry_after  # seconds the server asked us to wait (429/503 Retry-After)
+        self.gone = gone  # 410: the feed is gone for good
 
 
 class ParseError(SourceError):

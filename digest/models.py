@@ -15,6 +15,7 @@ class SourceStatus(str, enum.Enum):
     OK = "ok"
     NOT_MODIFIED = "not_modified"
     FAILED = "failed"
+    DEFERRED = "deferred"  # not fetched this run: backing off, asked to wait, or gone
 
 
 class InsightKind(str, enum.Enum):
@@ -80,6 +81,9 @@ class SourceResult:
     etag: str | None = None
     last_modified: str | None = None
     final_url: str | None = None
+    body_hash: str | None = None  # of the last body parsed: the same bytes are not parsed again
+    retry_after: float | None = None
+    gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

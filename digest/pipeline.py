@@ -68,7 +68,14 @@ def run_issue(
         feeds: list[SourceResult] = []
         specs = all_feeds(settings, store.get_subscriptions())
         if not offline and specs:
-            feeds = gather_feeds(specs, settings.fetch, store.get_validators())
+            deferred = store.get_deferred(now)
+            due = [f for f in specs if f.url not in deferred]
+            feeds = gather_feeds(due, settings.fetch, store.get_validators(), store.get_body_hashes())
+            feeds += [
+                SourceResult(name=f.name or f.url, url=f.url, status=SourceStatus.DEFERRED, error=deferred[f.url])
+                for f in specs
+                if f.url in deferred
+            ]
         with store.transaction():
             for kind, results in (("seed", seeds), ("feed", feeds)):
                 for result in results:

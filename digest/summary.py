@@ -12,13 +12,14 @@ def format_summary(report: RunReport, seconds: float) -> str:
         state = "re-made" if report.reused else "new"
         lines.append(f"issue #{issue.number} for {issue.date.isoformat()} ({state})")
     counts = {s: sum(r.status is s for r in report.sources) for s in SourceStatus}
+    deferred = f", {counts[SourceStatus.DEFERRED]} deferred" if counts[SourceStatus.DEFERRED] else ""
     lines.append(
         f"sources: {counts[SourceStatus.OK]} ok, {counts[SourceStatus.NOT_MODIFIED]} not modified, "
-        f"{counts[SourceStatus.FAILED]} failed"
+        f"{counts[SourceStatus.FAILED]} failed{deferred}"
     )
     for r in report.sources:
-        if r.status is SourceStatus.FAILED:
-            lines.append(f"  failed: {r.name} ({r.url}): {r.error}")
+        if r.status in (SourceStatus.FAILED, SourceStatus.DEFERRED):
+            lines.append(f"  {r.status.value}: {r.name} ({r.url}): {r.error}")
     if issue is not None:
         st = issue.stats
         lines.append(

@@ -45,3 +45,21 @@ def test_most_saved_feeds_yield_entries() -> None:
             continue
         parsed += bool(items)
     assert parsed >= 0.85 * len(FILES), (parsed, len(FILES))
+
+
+def test_entries_per_feed_match_the_golden_file() -> None:
+    """Regressions in parsing show up as a changed count (refresh with UPDATE_GOLDEN=1 when intended)."""
+    import json
+    import os
+
+    counts: dict[str, int | str] = {}
+    for path in FILES:
+        raw = RawFeed(url="https://example.org/f", content=path.read_bytes(), headers={})
+        try:
+            counts[path.relative_to(CORPUS).as_posix()] = len(parse_feed(raw, FeedSpec(url=raw.url))[1])
+        except ParseError:
+            counts[path.relative_to(CORPUS).as_posix()] = "not a feed"
+    golden = Path(__file__).parent / "golden" / "corpus_entries.json"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(json.dumps(counts, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    assert counts == json.loads(golden.read_text(encoding="utf-8"))

@@ -162,3 +162,52 @@ def test_json_feed() -> None:
     (item,) = result.items
     assert (item.guid, item.title, item.text) == ("j1", "Hello", "Body of the item.")
     assert item.published is not None and item.published.isoformat() == "2026-11-23T08:00:00+00:00"
+
+
+def test_a_web_page_names_its_feed() -> None:
+    page = b"""<!doctype html><html><head><title>Blog</title>
+    <link rel="stylesheet" href="/s.css"><link rel="alternate" type="application/atom+xml" href="/feeds/all.atom.xml">
+    </head><body><p>Hello</p></body></html>"""
+    with http_server() as site:
+        site.add("/", Response(body=page, headers={"Content-Type": "text/html"}))
+        (result,) = gather(f"{site.base}/")
+    assert result.status is SourceStatus.FAILED
+    assert result.error == f"not a feed but a web page; its feed is probably {site.base}/feeds/all.atom.xml"
+
+
+def test_far_future_dates_are_not_believed() -> None:
+    body = RSS.replace(b"<guid>1</guid>", b"<guid>1</guid><pubDate>Mon, 01 Jan 2091 00:00:00 GMT</pubDate>")
+    body = body.replace(
+        b'<guid isPermaLink="false">2</guid>',
+        b'<guid isPermaLink="false">2</guid><pubDate>Mon, 23 Nov 2026 08:00:00 GMT</pubDate>',
+    )
+    with http_server() as site:
+        site.add("/rss", Response(body=body))
+        (result,) = gather(f"{site.base}/rss")
+    first, second = result.items
+    assert first.published is None
+    assert second.published is not None and second.published.year == 2026
+
+
+def test_one_host_is_never_asked_more_than_four_at_a_time() -> None:
+    import threading
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def slow(handler):  # type: ignore[no-untyped-def]
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        import time
+
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+        return Response(body=RSS)
+
+    with http_server() as site:
+        for i in range(12):
+            site.add(f"/f{i}", slow)
+        results = gather(*(f"{site.base}/f{i}" for i in range(12)))
+    assert all(r.status is SourceStatus.OK for r in results)
+    assert peak[0] == 4

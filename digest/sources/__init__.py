@@ -6,11 +6,12 @@ not modified, or failed with a reason. It never raises for one bad feed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 
 from ..config import FetchSettings
-from ..errors import SourceError
+from ..errors import FetchError, SourceError
 from ..models import FeedSpec, SourceResult, SourceStatus
 
 log = logging.getLogger("digest.sources")
@@ -20,41 +21,61 @@ def gather_feeds(
     specs: Sequence[FeedSpec],
     settings: FetchSettings,
     validators: Mapping[str, tuple[str | None, str | None]],
+    body_hashes: Mapping[str, str] | None = None,
 ) -> list[SourceResult]:
+    """Fetch and parse every feed; a body identical to the last one parsed is not parsed again."""
     from .fetch import NotModified, fetch_all
     from .parse import parse_feed
 
+    body_hashes = body_hashes or {}
     results = []
     for spec, outcome in zip(specs, fetch_all(specs, settings, validators), strict=True):
         name = spec.name or spec.url
-        if isinstance(outcome, SourceError):
-            results.append(SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=outcome.reason))
-        elif isinstance(outcome, NotModified):
+        if isinstance(outcome, FetchError):
+            results.append(
+                SourceResult(
+                    name=name,
+                    url=spec.url,
+                    status=SourceStatus.FAILED,
+                    error=outcome.reason,
+                    retry_after=outcome.retry_after,
+                    gone=outcome.gone,
+                )
+            )
+            continue
+        if isinstance(outcome, NotModified):
+            etag, modified, final, digest = outcome.etag, outcome.last_modified, outcome.url, body_hashes.get(spec.url)
+        else:
+            etag, modified, final = outcome.etag, outcome.last_modified, outcome.url
+            digest = "sha1:" + hashlib.sha1(outcome.content).hexdigest()
+        if isinstance(outcome, NotModified) or digest == body_hashes.get(spec.url):
             results.append(
                 SourceResult(
                     name=name,
                     url=spec.url,
                     status=SourceStatus.NOT_MODIFIED,
-                    etag=outcome.etag,
-                    last_modified=outcome.last_modified,
-                    final_url=outcome.url,
+                    etag=etag,
+                    last_modified=modified,
+                    final_url=final,
+                    body_hash=digest,
                 )
             )
-        else:
-            try:
-                title, items = parse_feed(outcome, spec)
-            except SourceError as e:
-                results.append(SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=e.reason))
-                continue
-            results.append(
-                SourceResult(
-                    name=spec.name or title or name,
-                    url=spec.url,
-                    status=SourceStatus.OK,
-                    items=tuple(items),
-                    etag=outcome.etag,
-                    last_modified=outcome.last_modified,
-                    final_url=outcome.url,
-                )
+            continue
+        try:
+            title, items = parse_feed(outcome, spec)
+        except SourceError as e:
+            results.append(SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=e.reason))
+            continue
+        results.append(
+            SourceResult(
+                name=spec.name or title or name,
+                url=spec.url,
+                status=SourceStatus.OK,
+                items=tuple(items),
+                etag=etag,
+                last_modified=modified,
+                final_url=final,
+                body_hash=digest,
             )
+        )
     return results

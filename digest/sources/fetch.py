@@ -7,10 +7,12 @@ touches another. Redirects are followed by hand so each hop's address is checked
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import ipaddress
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -22,6 +24,7 @@ from ..models import FeedSpec, RawFeed
 
 USER_AGENT = f"digest/{__version__} (+https://github.com/digest-news/digest)"
 MAX_REDIRECTS = 5
+PER_HOST = 4  # many feeds on one host (a blog platform) are fetched a few at a time
 ACCEPT = "application/atom+xml, application/rss+xml, application/feed+json, application/xml;q=0.9, */*;q=0.5"
 
 
@@ -55,10 +58,12 @@ async def _fetch_all(
     async with httpx.AsyncClient(
         timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}
     ) as client:
+        per_host: dict[str, asyncio.Semaphore] = {}
 
         async def one(spec: FeedSpec) -> FetchOutcome:
             etag, modified = validators.get(spec.url, (None, None))
-            async with limit:
+            host = per_host.setdefault(urlsplit(spec.url).hostname or "", asyncio.Semaphore(PER_HOST))
+            async with limit, host:
                 try:
                     return await fetch_feed(client, spec, settings, etag, modified)
                 except FetchError as e:
@@ -100,8 +105,14 @@ async def _fetch(
                 continue
             if response.status_code == 304:
                 return NotModified(url=url, etag=etag, last_modified=last_modified)
+            if response.status_code == 410:
+                raise FetchError(url, "HTTP 410 Gone: the feed was removed; not fetched again", gone=True)
             if response.status_code >= 400:
-                raise FetchError(url, f"HTTP {response.status_code} {response.reason_phrase}".strip())
+                reason = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+                wait = retry_after(response.headers.get("retry-after"))
+                if wait is not None and response.status_code in (429, 503):
+                    reason += f"; asked to wait {wait:.0f} s"
+                raise FetchError(url, reason, retry_after=wait if response.status_code in (429, 503) else None)
             body = await _read_capped(response, url, settings.max_bytes)
             return RawFeed(
                 url=url,
@@ -184,3 +195,19 @@ def _causes(error: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), capped at a week."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), 7 * 86400)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), 7 * 86400)

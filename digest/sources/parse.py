@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import html
 import json
+import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ..errors import ParseError
 from ..htmltext import html_to_text, sanitize_html
 from ..models import FeedSpec, ItemData, RawFeed
 
 MAX_ENTRIES = 500  # a feed with more entries than this is truncated, newest first as served
+FUTURE_SLACK = timedelta(days=1)  # clocks and time zones differ; further ahead is not believed
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
+_LINK = re.compile(r"<link\b[^>]*>", re.I)
+_ATTR = re.compile(r"""([\w-]+)\s*=\s*(["'])(.*?)\2""", re.S)
 
 
 def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
@@ -34,6 +40,9 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
         resolve_relative_uris=True,
     )
     if not parsed.entries and not parsed.get("version"):
+        found = discover_feeds(raw.content, raw.url)
+        if found:
+            raise ParseError(raw.url, f"not a feed but a web page; its feed is probably {found[0]}")
         problem = parsed.get("bozo_exception")
         detail = f": {_short(str(problem))}" if problem else ""
         raise ParseError(raw.url, f"not a feed{detail}")
@@ -41,6 +50,18 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
     source = spec.name or title or urlsplit(spec.url).hostname or spec.url
     items = [item for e in parsed.entries[:MAX_ENTRIES] if (item := _entry_item(e, spec, source))]
     return title, items
+
+
+def discover_feeds(body: bytes, base_url: str) -> list[str]:
+    """Feed URLs a web page names with <link rel="alternate" type="application/rss+xml|atom+xml|feed+json">."""
+    found = []
+    for tag in _LINK.findall(body[:500_000].decode("utf-8", errors="replace")):
+        attrs = {k.lower(): v for k, _, v in _ATTR.findall(tag)}
+        if "alternate" in attrs.get("rel", "").lower().split() and attrs.get("type", "").lower() in FEED_TYPES:
+            url = urljoin(base_url, html.unescape(attrs.get("href", "")))
+            if url.lower().startswith(("http://", "https://")) and url not in found:
+                found.append(url)
+    return found
 
 
 def _entry_item(entry: Any, spec: FeedSpec, source: str) -> ItemData | None:
@@ -114,9 +135,14 @@ def _date(struct: Any) -> datetime | None:
     if not struct:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)
-    except (OverflowError, ValueError, TypeError):
+        return _not_future(datetime.fromtimestamp(calendar.timegm(struct), tz=UTC))
+    except (OverflowError, ValueError, TypeError, OSError):
         return None
+
+
+def _not_future(when: datetime) -> datetime | None:
+    # A date days ahead is a broken clock or a trick to stay on top: treat the item as undated.
+    return None if when > datetime.now(UTC) + FUTURE_SLACK else when
 
 
 def _iso_date(value: Any) -> datetime | None:
@@ -126,7 +152,7 @@ def _iso_date(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _not_future(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def _is_web_url(url: Any) -> bool:

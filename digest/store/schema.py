@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-VERSION = 2
+VERSION = 3
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
@@ -89,4 +89,21 @@ def migrate_1_to_2(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: migrate_0_to_1, 1: migrate_1_to_2}
+def migrate_2_to_3(db: sqlite3.Connection) -> None:
+    # Politeness: the last body parsed, consecutive failures, when to try again, and 410 Gone.
+    _run(
+        db,
+        """
+        ALTER TABLE sources ADD COLUMN body_hash TEXT;
+        ALTER TABLE sources ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sources ADD COLUMN next_attempt_at TEXT;
+        ALTER TABLE sources ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0
+        """,
+    )
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: migrate_0_to_1,
+    1: migrate_1_to_2,
+    2: migrate_2_to_3,
+}

@@ -3,30 +3,51 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..models import FeedSpec, SourceResult, SourceStatus
+
+BACKOFF_FIRST_HOURS = 6  # a second failure in a row waits this long; each more one doubles it
+BACKOFF_MAX_HOURS = 7 * 24
+
+
+def backoff_seconds(failures: int) -> float:
+    """No wait after one failure (tomorrow's run tries again), then 6 h, 12 h, 24 h … up to a week."""
+    if failures < 2:
+        return 0.0
+    return float(min(BACKOFF_FIRST_HOURS * 2 ** (failures - 2), BACKOFF_MAX_HOURS) * 3600)
 
 
 class SourcesMixin:
     db: sqlite3.Connection
 
     def update_source(self, result: SourceResult, kind: str, now: datetime) -> int:
-        """Record one run's outcome for a source; returns its id."""
+        """Record one run's outcome for a source, with its back-off; returns its id."""
+        if result.status is SourceStatus.DEFERRED:  # not fetched: nothing learnt
+            row = self.db.execute("SELECT id FROM sources WHERE url = ?", (result.url,)).fetchone()
+            return int(row[0])
         ok = result.status is not SourceStatus.FAILED
+        previous = self.db.execute("SELECT failures FROM sources WHERE url = ?", (result.url,)).fetchone()
+        failures = 0 if ok else (previous["failures"] if previous else 0) + 1
+        wait = result.retry_after if result.retry_after is not None else backoff_seconds(failures)
+        next_attempt = (now + timedelta(seconds=wait)).isoformat() if not ok and wait > 0 else None
         row = self.db.execute(
             """
             INSERT INTO sources (url, kind, name, etag, last_modified, last_status, last_error,
-                                 last_attempt_at, last_success_at)
-            VALUES (:url, :kind, :name, :etag, :lm, :status, :error, :now, :success)
+                                 last_attempt_at, last_success_at, body_hash, failures, next_attempt_at, disabled)
+            VALUES (:url, :kind, :name, :etag, :lm, :status, :error, :now, :success, :hash, :failures, :next, :gone)
             ON CONFLICT (url) DO UPDATE SET
                 name = excluded.name,
                 etag = CASE WHEN :ok THEN excluded.etag ELSE sources.etag END,
                 last_modified = CASE WHEN :ok THEN excluded.last_modified ELSE sources.last_modified END,
+                body_hash = CASE WHEN :ok THEN excluded.body_hash ELSE sources.body_hash END,
                 last_status = excluded.last_status,
                 last_error = excluded.last_error,
                 last_attempt_at = excluded.last_attempt_at,
-                last_success_at = COALESCE(excluded.last_success_at, sources.last_success_at)
+                last_success_at = COALESCE(excluded.last_success_at, sources.last_success_at),
+                failures = excluded.failures,
+                next_attempt_at = excluded.next_attempt_at,
+                disabled = MAX(sources.disabled, excluded.disabled)
             RETURNING id
             """,
             {
@@ -40,9 +61,34 @@ class SourcesMixin:
                 "now": now.isoformat(),
                 "success": now.isoformat() if ok else None,
                 "ok": ok,
+                "hash": result.body_hash,
+                "failures": failures,
+                "next": next_attempt,
+                "gone": 1 if result.gone else 0,
             },
         ).fetchone()
         return int(row[0])
+
+    def get_deferred(self, now: datetime) -> dict[str, str]:
+        """Feeds not to fetch this run, with the reason: gone (410), or backing off until a time."""
+        rows = self.db.execute(
+            "SELECT url, disabled, failures, next_attempt_at, last_error FROM sources "
+            "WHERE kind = 'feed' AND (disabled = 1 OR next_attempt_at > ?)",
+            (now.isoformat(),),
+        )
+        return {
+            r["url"]: (
+                "disabled after HTTP 410 Gone; remove it from your sources"
+                if r["disabled"]
+                else f"backing off after {r['failures']} failure(s) until {r['next_attempt_at'][:16]}Z "
+                f"(last: {r['last_error']})"
+            )
+            for r in rows
+        }
+
+    def get_body_hashes(self) -> dict[str, str]:
+        rows = self.db.execute("SELECT url, body_hash FROM sources WHERE body_hash IS NOT NULL")
+        return {r["url"]: r["body_hash"] for r in rows}
 
     def get_validators(self) -> dict[str, tuple[str | None, str | None]]:
         """ETag and Last-Modified per feed URL, for conditional GET."""
@@ -78,7 +124,7 @@ class SourcesMixin:
         rows = self.db.execute(
             """
             SELECT s.url, s.kind, s.name, s.subscribed, s.weight, s.last_status, s.last_error,
-                   s.last_attempt_at, s.last_success_at,
+                   s.last_attempt_at, s.last_success_at, s.failures, s.next_attempt_at, s.disabled,
                    COUNT(i.id) AS items, COUNT(i.id) - COUNT(i.used_by_date) AS unused
             FROM sources s LEFT JOIN items i ON i.source_id = s.id
             GROUP BY s.id ORDER BY s.kind, s.url

@@ -1,0 +1,74 @@
+"""Incremental and polite fetching across runs: unchanged bodies, 410 Gone, Retry-After, back-off."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from digest.store.sources import backoff_seconds
+from tests.http_server import Response, http_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss(title: str) -> bytes:
+    return f"""<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>
+<item><title>T</title><guid>{title}-1</guid><description>The {title} feed says something specific about
+forty-two new datacentres opening in Finland next spring, with numbers.</description></item></channel></rss>""".encode()
+
+
+def run(config: Path, day: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", "once", "--config", str(config), "--date", day],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    waits = [backoff_seconds(n) for n in range(1, 9)]
+    assert waits[0] == 0  # one failure: the next run simply tries again
+    assert waits[1] == 6 * 3600 and waits[2] == 12 * 3600 and waits[3] == 24 * 3600
+    assert waits == sorted(waits) and waits[-1] == 7 * 24 * 3600
+
+
+def test_runs_skip_gone_feeds_honour_retry_after_and_do_not_reparse_unchanged_bodies(tmp_path: Path) -> None:
+    with http_server() as site:
+        site.add("/same.xml", Response(body=rss("Same")))  # no ETag: only the body hash can tell
+        site.add("/gone.xml", Response(410, b"gone"))
+        site.add("/busy.xml", Response(429, b"slow down", headers={"Retry-After": "7200"}))
+        site.add("/flaky.xml", Response(500, b"oops"))
+        config = tmp_path / "config" / "digest.toml"
+        config.parent.mkdir()
+        feeds = "".join(
+            f'[[feeds]]\nurl = "{site.base}/{n}.xml"\nname = "{n}"\n' for n in ("same", "gone", "busy", "flaky")
+        )
+        config.write_text(
+            f'[paths]\nseeds = "{ROOT / "seeds"}"\n[fetch]\nallow_private_networks = true\n{feeds}', encoding="utf-8"
+        )
+        first = run(config, "2026-11-24")
+        second = run(config, "2026-11-24")
+        hits = [path for path, _ in site.hits]
+        listing = subprocess.run(
+            [sys.executable, "-m", "digest", "sources", "list", "--json", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    assert first.returncode == 0, first.stderr
+    assert "sources: 5 ok, 0 not modified, 3 failed" in first.stderr
+    assert "HTTP 410 Gone" in first.stderr and "asked to wait 7200 s" in first.stderr
+    # second run: same body -> not modified; gone and busy are not requested again; flaky is retried once more
+    assert second.returncode == 0, second.stderr
+    assert "sources: 4 ok, 1 not modified, 1 failed, 2 deferred" in second.stderr
+    assert "deferred: gone (" in second.stderr and "410 Gone" in second.stderr
+    assert "deferred: busy (" in second.stderr and "backing off" in second.stderr
+    assert hits.count("/gone.xml") == 1 and hits.count("/busy.xml") == 1
+    assert hits.count("/same.xml") == 2 and hits.count("/flaky.xml") == 2
+    rows = {r["name"]: r for r in map(json.loads, listing.splitlines())}
+    assert rows["gone"]["disabled"] == 1
+    assert rows["flaky"]["failures"] == 2 and rows["flaky"]["next_attempt_at"]  # two in a row: now it waits
+    assert rows["same"]["failures"] == 0 and rows["same"]["last_status"] == "not_modified"
