@@ -16,6 +16,7 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering, like a slow server
+    dribble: float = 0.0  # seconds between single bytes of the body, like a server trickling data
 
 
 Route = Callable[[BaseHTTPRequestHandler], Response]
@@ -49,7 +50,13 @@ def http_server() -> Iterator[Site]:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
-                self.wfile.write(response.body)
+                if response.dribble:
+                    for i in range(len(response.body)):
+                        self.wfile.write(response.body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(response.dribble)
+                else:
+                    self.wfile.write(response.body)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
