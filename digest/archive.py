@@ -12,14 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import write_atomic
-from .models import Brand, Issue
-from .render import TEMPLATES_DIR, render_atom, render_index, render_issue_page, search_index_script
+from .models import Brand, Issue, SourceHealth
+from .render import (
+    TEMPLATES_DIR,
+    render_about,
+    render_atom,
+    render_index,
+    render_issue_page,
+    search_index_script,
+)
 from .serialize import issue_to_dict
 
 STYLESHEET = "style.css"
 
 
-def publish_issue(archive: Path, env: Any, brand: Brand, issue: Issue, all_issues: Sequence[Issue]) -> Path:
+def publish_issue(
+    archive: Path,
+    env: Any,
+    brand: Brand,
+    issue: Issue,
+    all_issues: Sequence[Issue],
+    health: Sequence[SourceHealth] = (),
+) -> Path:
     """Write one issue with its neighbours' pager links, the index and the feed; returns the page path."""
     issues = _one_per_date([*all_issues, issue])
     dates = [i.date for i in issues]
@@ -28,15 +42,17 @@ def publish_issue(archive: Path, env: Any, brand: Brand, issue: Issue, all_issue
     for neighbour in (at - 1, at + 1):  # their prev/next links now point at this issue
         if 0 <= neighbour < len(issues):
             _write_issue(archive, env, brand, issues, neighbour)
-    _write_common(archive, env, brand, issues)
+    _write_common(archive, env, brand, issues, health)
     return page
 
 
-def rebuild_archive(archive: Path, env: Any, brand: Brand, all_issues: Sequence[Issue]) -> None:
+def rebuild_archive(
+    archive: Path, env: Any, brand: Brand, all_issues: Sequence[Issue], health: Sequence[SourceHealth] = ()
+) -> None:
     issues = _one_per_date(all_issues)
     for at in range(len(issues)):
         _write_issue(archive, env, brand, issues, at)
-    _write_common(archive, env, brand, issues)
+    _write_common(archive, env, brand, issues, health)
 
 
 def issue_page_path(archive: Path, day: date) -> Path:
@@ -60,8 +76,9 @@ def _write_issue(archive: Path, env: Any, brand: Brand, issues: list[Issue], at:
     return page
 
 
-def _write_common(archive: Path, env: Any, brand: Brand, issues: list[Issue]) -> None:
+def _write_common(archive: Path, env: Any, brand: Brand, issues: list[Issue], health: Sequence[SourceHealth]) -> None:
     write_atomic(archive / "index.html", render_index(env, issues, brand))
+    write_atomic(archive / "about.html", render_about(env, issues, health, brand))
     updated = max((i.generated_at for i in issues), default=None)
     if updated is not None:
         write_atomic(archive / "feed.xml", render_atom(env, issues, brand, updated))

@@ -210,6 +210,17 @@ class Brand:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """One source as the about page shows it."""
+
+    name: str
+    status: str
+    items: int
+    error: str | None = None
+    last_success: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryResult:
     recipient: str
     status: str  # "sent" | "written" | "skipped" | "failed"

@@ -31,6 +31,7 @@ from .models import (
     RunReport,
     ScoredInsight,
     Selection,
+    SourceHealth,
     SourceRef,
     SourceResult,
     SourceStatus,
@@ -98,7 +99,7 @@ def run_issue(
             )
             store.mark_items_used(items, day.isoformat())
         all_issues = [_issue_from_json(text) for text in store.iter_issue_json()]
-        page = publish(settings, issue, all_issues)
+        page = publish(settings, issue, all_issues, source_health(store))
         deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password, personal=personal)
     return RunReport(
         issue=issue, sources=sources, issue_page=str(page), deliveries=tuple(deliveries), reused=existing is not None
@@ -208,12 +209,26 @@ def brand_for(settings: Settings) -> Brand:
     return Brand(title=settings.title, archive_url=settings.archive_url)
 
 
-def publish(settings: Settings, issue: Issue, all_issues: Sequence[Issue]) -> Path:
+def publish(settings: Settings, issue: Issue, all_issues: Sequence[Issue], health: Sequence[SourceHealth] = ()) -> Path:
     from .archive import publish_issue
     from .render import make_environment
 
     env = make_environment(settings.paths.templates)
-    return publish_issue(settings.paths.archive, env, brand_for(settings), issue, all_issues)
+    return publish_issue(settings.paths.archive, env, brand_for(settings), issue, all_issues, health)
+
+
+def source_health(store: Store) -> list[SourceHealth]:
+    """Sources as the about page shows them; seeds read once are listed too."""
+    return [
+        SourceHealth(
+            name=str(r["name"] or r["url"]),
+            status=str(r["last_status"] or "never fetched"),
+            items=int(r["items"] or 0),  # type: ignore[call-overload]
+            error=str(r["last_error"]) if r["last_error"] and r["last_status"] != "ok" else None,
+            last_success=str(r["last_success_at"])[:16] if r["last_success_at"] else None,
+        )
+        for r in store.iter_source_health()
+    ]
 
 
 def deliver(
@@ -329,7 +344,9 @@ def rebuild(settings: Settings) -> int:
 
     with open_store(settings.paths.database) as store:
         issues = [_issue_from_json(text) for text in store.iter_issue_json()]
-    rebuild_archive(settings.paths.archive, make_environment(settings.paths.templates), brand_for(settings), issues)
+        health = source_health(store)
+    env = make_environment(settings.paths.templates)
+    rebuild_archive(settings.paths.archive, env, brand_for(settings), issues, health)
     return len(issues)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RenderError
-from .models import Brand, Issue, RenderedIssue
+from .models import Brand, Issue, RenderedIssue, SourceHealth
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 SUBJECT_LEAD_CHARS = 60  # most clients show about 60-70 characters of a subject
@@ -41,7 +41,13 @@ def make_environment(override_dir: Path | None = None) -> Any:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        safe_url=safe_url, wrap=wrap, shorten=shorten, isodate=isodate, one_line=one_line, groupby_month=groupby_month
+        safe_url=safe_url,
+        wrap=wrap,
+        shorten=shorten,
+        isodate=isodate,
+        one_line=one_line,
+        groupby_month=groupby_month,
+        picks_per_source=picks_per_source,
     )
     return env
 
@@ -76,6 +82,12 @@ def render_index(env: Any, issues: Sequence[Issue], brand: Brand) -> str:
 def render_atom(env: Any, issues: Sequence[Issue], brand: Brand, updated: datetime) -> str:
     newest_first = sorted(issues, key=lambda i: i.date, reverse=True)[:FEED_ENTRIES]
     return _render(env, "feed.xml.j2", issues=newest_first, brand=brand, updated=updated)
+
+
+def render_about(env: Any, issues: Sequence[Issue], health: Sequence[SourceHealth], brand: Brand) -> str:
+    """The page about the digest itself: items and picks per issue, picks per source, source health."""
+    newest_first = sorted(issues, key=lambda i: i.date, reverse=True)
+    return _render(env, "about.html.j2", issues=newest_first, health=health, brand=brand, root="")
 
 
 def make_subject(issue: Issue, brand: Brand) -> str:
@@ -158,3 +170,12 @@ def search_index_script(issues: Sequence[Issue]) -> str:
     data = json.dumps(entries, ensure_ascii=True, separators=(",", ":"))
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f"window.DIGEST_SEARCH = {data};\n"
+
+
+def picks_per_source(issues: Sequence[Issue], limit: int = 15) -> list[tuple[str, int]]:
+    """(source, picks) for the sources picked most often, most first."""
+    counts: dict[str, int] = {}
+    for issue in issues:
+        for pick in issue.insights:
+            counts[pick.source] = counts.get(pick.source, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]

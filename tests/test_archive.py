@@ -90,3 +90,19 @@ def test_archive_serve_answers_on_loopback(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=10)
     assert b"Open-weight models" in page
+
+
+def test_about_page_draws_charts_and_source_health(tmp_path: Path) -> None:
+    from digest.models import SourceHealth
+
+    health = [
+        SourceHealth("Good Feed", "ok", 12, None, "2026-11-02T07:00"),
+        SourceHealth("Broken <Feed>", "failed", 0, "HTTP 500 Internal Server Error", None),
+    ]
+    rebuild_archive(tmp_path, make_environment(), BRAND, three_issues(), health)
+    about = (tmp_path / "about.html").read_text()
+    assert about.count("<svg") == 2 and about.count('class="bar-items"') == 3
+    assert "Broken &lt;Feed&gt;" in about and "HTTP 500" in about and "never" in about
+    assert "Example Feed: 3" in about and "Café Notes: 2" in about  # the per-source tally
+    assert "<script" not in about
+    assert 'href="about.html"' in (tmp_path / "index.html").read_text()
