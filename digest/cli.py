@@ -100,6 +100,24 @@ def once(
 @cli.command()
 @config_option
 @verbosity_options
+def fetch(config_path: str | None, verbose: int, quiet: bool) -> None:
+    """Fetch every due feed and read the seeds now, storing new items for the next issue."""
+    _setup_logging(verbose, quiet)
+    started = time.perf_counter()
+    with _errors_as_exit():
+        settings = _load(config_path)
+        from .pipeline import fetch_only
+
+        report = fetch_only(settings, datetime.now(UTC))
+    if not quiet:
+        from .summary import format_summary
+
+        click.echo(format_summary(report, time.perf_counter() - started), err=True)
+
+
+@cli.command()
+@config_option
+@verbosity_options
 def serve(config_path: str | None, verbose: int, quiet: bool) -> None:
     """Run the pipeline on the schedule in [schedule] cron, until SIGINT or SIGTERM.
 

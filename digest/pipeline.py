@@ -57,32 +57,13 @@ def run_issue(
     dry_run: bool = False,
 ) -> RunReport:
     """Make (or re-make) the issue of `issue_date`, archive it and deliver it once per recipient."""
-    from .sources import gather_feeds  # httpx and feedparser load only when a run needs them
-    from .sources.seeds import read_seeds
     from .store import open_store
     from .store.lock import hold_lock
 
     password = _smtp_password(settings, dry_run)  # a missing secret fails before any work
     day = issue_date or now.astimezone(settings.tz).date()
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
-        seeds = read_seeds(settings.paths.seeds)
-        feeds: list[SourceResult] = []
-        specs = all_feeds(settings, store.get_subscriptions())
-        if not offline and specs:
-            deferred = store.get_deferred(now)
-            due = [f for f in specs if f.url not in deferred]
-            feeds = gather_feeds(due, settings.fetch, store.get_validators(), store.get_body_hashes())
-            feeds += [
-                SourceResult(name=f.name or f.url, url=f.url, status=SourceStatus.DEFERRED, error=deferred[f.url])
-                for f in specs
-                if f.url in deferred
-            ]
-        with store.transaction():
-            for kind, results in (("seed", seeds), ("feed", feeds)):
-                for result in results:
-                    source_id = store.update_source(result, kind, now)
-                    store.add_items(source_id, result.items, now)
-        sources = (*seeds, *feeds)
+        sources = gather(settings, store, now, offline=offline)
         for result in sources:
             if result.status is SourceStatus.FAILED:
                 log.warning("source failed: %s (%s): %s", result.name, result.url, result.error)
@@ -104,6 +85,41 @@ def run_issue(
     return RunReport(
         issue=issue, sources=sources, issue_page=str(page), deliveries=tuple(deliveries), reused=existing is not None
     )
+
+
+def gather(settings: Settings, store: Store, now: datetime, *, offline: bool) -> tuple[SourceResult, ...]:
+    """Read the seeds and fetch every due feed; store what came in; failures are values."""
+    from .sources import gather_feeds  # httpx and feedparser load only when a run needs them
+    from .sources.seeds import read_seeds
+
+    seeds = read_seeds(settings.paths.seeds)
+    feeds: list[SourceResult] = []
+    specs = all_feeds(settings, store.get_subscriptions())
+    if not offline and specs:
+        deferred = store.get_deferred(now)
+        due = [f for f in specs if f.url not in deferred]
+        feeds = gather_feeds(due, settings.fetch, store.get_validators(), store.get_body_hashes())
+        feeds += [
+            SourceResult(name=f.name or f.url, url=f.url, status=SourceStatus.DEFERRED, error=deferred[f.url])
+            for f in specs
+            if f.url in deferred
+        ]
+    with store.transaction():
+        for kind, results in (("seed", seeds), ("feed", feeds)):
+            for result in results:
+                source_id = store.update_source(result, kind, now)
+                store.add_items(source_id, result.items, now)
+    return (*seeds, *feeds)
+
+
+def fetch_only(settings: Settings, now: datetime) -> RunReport:
+    """`digest fetch`: gather and store new items without making an issue."""
+    from .store import open_store
+    from .store.lock import hold_lock
+
+    with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
+        sources = gather(settings, store, now, offline=False)
+    return RunReport(issue=None, sources=sources)
 
 
 def make_issues(

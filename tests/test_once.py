@@ -140,7 +140,8 @@ def test_smtp_down_keeps_the_issue_and_reports_each_recipient(tmp_path: Path) ->
 def test_help_lists_the_commands() -> None:
     proc = subprocess.run([sys.executable, "-m", "digest", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
-    assert "once" in proc.stdout and "archive" in proc.stdout
+    for command in ("once", "serve", "fetch", "send", "explain", "sources", "archive"):
+        assert command in proc.stdout
     once = subprocess.run([sys.executable, "-m", "digest", "once", "--help"], capture_output=True, text=True)
     for option in ("--config", "--date", "--dry-run", "--json", "--offline"):
         assert option in once.stdout
@@ -241,3 +242,15 @@ def test_send_when_empty_sends_a_short_issue_on_a_day_with_nothing_new(tmp_path:
     msg = email.message_from_bytes(mail, policy=email.policy.default)
     assert "Nothing new today" in msg.get_body(("plain",)).get_content()
     assert "no new insights" in msg["Subject"]
+
+
+def test_fetch_stores_items_for_the_next_issue(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    fetched = subprocess.run(
+        [sys.executable, "-m", "digest", "fetch", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert "sources: 4 ok, 0 not modified, 0 failed" in fetched.stderr
+    assert not (tmp_path / "archive").exists()  # no issue yet
+    offline = run_once(config, "--date", DAY, "--offline", "--json")
+    assert offline.returncode == 0 and json.loads(offline.stdout)["stats"]["items"] == 4
