@@ -64,10 +64,6 @@ def run_issue(
     day = issue_date or now.astimezone(settings.tz).date()
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
         sources = gather(settings, store, now, offline=offline)
-        for result in sources:
-            if result.status is SourceStatus.FAILED:
-                log.warning("source failed: %s (%s): %s", result.name, result.url, result.error)
-
         items = store.get_unused_items(day.isoformat())
         sent_texts = store.get_sent_texts(day, settings.rank.novelty_days)
         existing = store.get_issue_number(day)  # re-making a date keeps its number
@@ -109,6 +105,9 @@ def gather(settings: Settings, store: Store, now: datetime, *, offline: bool) ->
             for result in results:
                 source_id = store.update_source(result, kind, now)
                 store.add_items(source_id, result.items, now)
+    for result in (*seeds, *feeds):
+        if result.status is SourceStatus.FAILED:
+            log.warning("source failed: %s (%s): %s", result.name, result.url, result.error)
     return (*seeds, *feeds)
 
 
@@ -161,7 +160,7 @@ def make_issues(
         failures=tuple(
             FailedSource(name=r.name, url=r.url, reason=r.error or "failed")
             for r in sources
-            if r.status is SourceStatus.FAILED
+            if r.status in (SourceStatus.FAILED, SourceStatus.DEFERRED)  # the reader hears of both
         ),
     )
     if not outcomes[0].selection.picks and not settings.email.send_when_empty:

@@ -7,14 +7,11 @@ not modified, or failed with a reason. It never raises for one bad feed.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Mapping, Sequence
 
 from ..config import FetchSettings
 from ..errors import FetchError, SourceError
 from ..models import FeedSpec, SourceResult, SourceStatus
-
-log = logging.getLogger("digest.sources")
 
 
 def gather_feeds(
