@@ -38,11 +38,14 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def screenshot(tmp_path: Path, page: Path, name: str, width: int = 700, height: int = 1400) -> Path:
+def screenshot(
+    tmp_path: Path, page: Path, name: str, width: int = 700, height: int = 1400, *, dark: bool = False
+) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     out = ARTIFACTS / name
     out.unlink(missing_ok=True)
-    proc = chromium(tmp_path, f"--window-size={width},{height}", f"--screenshot={out}", page.as_uri())
+    scheme = ["--force-dark-mode", "--blink-settings=preferredColorScheme=0"] if dark else []
+    proc = chromium(tmp_path, *scheme, f"--window-size={width},{height}", f"--screenshot={out}", page.as_uri())
     assert out.is_file() and out.stat().st_size > 10_000, proc.stderr[-2000:]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return out
@@ -51,7 +54,9 @@ def screenshot(tmp_path: Path, page: Path, name: str, width: int = 700, height: 
 def test_email_html_renders_in_a_browser(tmp_path: Path) -> None:
     page = tmp_path / "email.html"
     page.write_text(render_issue(make_environment(), sample_issue(), BRAND).html, encoding="utf-8")
-    screenshot(tmp_path, page, "email.png", width=660)
+    light = screenshot(tmp_path, page, "email.png", width=660)
+    dark = screenshot(tmp_path, page, "email-dark.png", width=660, dark=True)
+    assert light.read_bytes() != dark.read_bytes()  # the dark-mode rules took effect (look at both)
     dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
     assert "Open-weight models from three labs" in dom
 
@@ -63,8 +68,11 @@ def test_archive_pages_render_and_hostile_text_stays_text(tmp_path: Path) -> Non
     issue = sample_issue(make_pick(1, f"A claim with a payload {payload} inside it.", title=payload, source=payload))
     archive = tmp_path / "archive"
     page = publish_issue(archive, make_environment(), BRAND, issue, [])
-    screenshot(tmp_path, page, "archive-issue.png")
+    light = screenshot(tmp_path, page, "archive-issue.png")
+    dark = screenshot(tmp_path, page, "archive-issue-dark.png", dark=True)
+    assert light.read_bytes() != dark.read_bytes()
     screenshot(tmp_path, archive / "index.html", "archive-index.png", height=700)
+    screenshot(tmp_path, archive / "index.html", "archive-index-dark.png", height=700, dark=True)
     dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout
     assert "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0]  # the handler never ran
     assert "<title>pwned</title>" not in dom
