@@ -43,6 +43,7 @@ class RawFeed:
     headers: Mapping[str, str]
     etag: str | None = None
     last_modified: str | None = None
+    moved: bool = False  # every redirect was permanent (301/308): `url` is the feed's new address
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class SourceResult:
     body_hash: str | None = None  # of the last body parsed: the same bytes are not parsed again
     retry_after: float | None = None
     gone: bool = False
+    moved_to: str | None = None  # a permanent redirect: the feed's new address
 
 
 @dataclass(frozen=True, slots=True)

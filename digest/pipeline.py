@@ -108,6 +108,12 @@ def gather(settings: Settings, store: Store, now: datetime, *, offline: bool) ->
     for result in (*seeds, *feeds):
         if result.status is SourceStatus.FAILED:
             log.warning("source failed: %s (%s): %s", result.name, result.url, result.error)
+    for result in feeds:
+        if result.moved_to:
+            with store.transaction():
+                moved = store.move_subscription(result.url, result.moved_to)
+            where = "followed" if moved else "update the config (or `digest sources`) to it"
+            log.warning("%s moved permanently to %s: %s", result.url, result.moved_to, where)
     return (*seeds, *feeds)
 
 

@@ -72,3 +72,43 @@ def test_runs_skip_gone_feeds_honour_retry_after_and_do_not_reparse_unchanged_bo
     assert rows["gone"]["disabled"] == 1
     assert rows["flaky"]["failures"] == 2 and rows["flaky"]["next_attempt_at"]  # two in a row: now it waits
     assert rows["same"]["failures"] == 0 and rows["same"]["last_status"] == "not_modified"
+
+
+def test_a_permanent_redirect_moves_a_subscription_and_is_reported_for_config_feeds(tmp_path: Path) -> None:
+    with http_server() as site:
+        site.add("/old.xml", Response(301, headers={"Location": "/new.xml"}))
+        site.add("/temp.xml", Response(302, headers={"Location": "/new2.xml"}))
+        site.add("/cfg.xml", Response(308, headers={"Location": "/cfg-new.xml"}))
+        for path in ("/new.xml", "/new2.xml", "/cfg-new.xml"):
+            site.add(path, Response(body=rss(path.strip("/.xml").replace("-", ""))))
+        config = tmp_path / "config" / "digest.toml"
+        config.parent.mkdir()
+        config.write_text(
+            f'[paths]\nseeds = "{ROOT / "seeds"}"\n[fetch]\nallow_private_networks = true\n'
+            f'[[feeds]]\nurl = "{site.base}/cfg.xml"\n',
+            encoding="utf-8",
+        )
+        for path in ("/old.xml", "/temp.xml"):
+            subprocess.run(
+                [sys.executable, "-m", "digest", "sources", "add", f"{site.base}{path}", "--config", str(config)],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        first = run(config, "2026-11-24")
+        site.hits.clear()
+        second = run(config, "2026-11-25")
+        requested = [path for path, _ in site.hits]
+        listing = subprocess.run(
+            [sys.executable, "-m", "digest", "sources", "export", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    assert first.returncode == 0, first.stderr
+    assert f"{site.base}/old.xml moved permanently to {site.base}/new.xml: followed" in first.stderr
+    assert f"{site.base}/cfg.xml moved permanently to {site.base}/cfg-new.xml: update the config" in first.stderr
+    assert "temp.xml moved" not in first.stderr  # a temporary redirect moves nothing
+    assert f"{site.base}/new.xml" in listing and f"{site.base}/old.xml" not in listing
+    assert "/old.xml" not in requested and "/new.xml" in requested and "/temp.xml" in requested
+    assert second.returncode == 1 and "nothing new to read" in second.stderr  # same bodies: nothing new

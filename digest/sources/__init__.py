@@ -40,6 +40,7 @@ def gather_feeds(
                 )
             )
             continue
+        moved_to = outcome.url if outcome.moved and outcome.url != spec.url else None
         if isinstance(outcome, NotModified):
             etag, modified, final, digest = outcome.etag, outcome.last_modified, outcome.url, body_hashes.get(spec.url)
         else:
@@ -55,6 +56,7 @@ def gather_feeds(
                     last_modified=modified,
                     final_url=final,
                     body_hash=digest,
+                    moved_to=moved_to,
                 )
             )
             continue
@@ -73,6 +75,7 @@ def gather_feeds(
                 last_modified=modified,
                 final_url=final,
                 body_hash=digest,
+                moved_to=moved_to,
             )
         )
     return results

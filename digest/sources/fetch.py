@@ -33,6 +33,7 @@ class NotModified:
     url: str
     etag: str | None
     last_modified: str | None
+    moved: bool = False
 
 
 FetchOutcome = RawFeed | NotModified | FetchError
@@ -97,14 +98,16 @@ async def _fetch(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    permanent = None  # becomes False at the first temporary redirect
     for _ in range(MAX_REDIRECTS + 1):
         await check_address(url, settings.allow_private_networks)
         async with client.stream("GET", url, headers=headers) as response:
             if response.is_redirect and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
+                permanent = permanent is not False and response.status_code in (301, 308)
                 continue
             if response.status_code == 304:
-                return NotModified(url=url, etag=etag, last_modified=last_modified)
+                return NotModified(url=url, etag=etag, last_modified=last_modified, moved=bool(permanent))
             if response.status_code == 410:
                 raise FetchError(url, "HTTP 410 Gone: the feed was removed; not fetched again", gone=True)
             if response.status_code >= 400:
@@ -120,6 +123,7 @@ async def _fetch(
                 headers=dict(response.headers),
                 etag=response.headers.get("etag"),
                 last_modified=response.headers.get("last-modified"),
+                moved=bool(permanent),
             )
     raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
 

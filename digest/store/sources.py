@@ -131,3 +131,9 @@ class SourcesMixin:
             """
         )
         return [dict(r) for r in rows]
+
+    def move_subscription(self, old: str, new: str) -> bool:
+        """Follow a permanent redirect: the subscription (and its history) moves to the new URL."""
+        if self.db.execute("SELECT 1 FROM sources WHERE url = ?", (new,)).fetchone():
+            return False
+        return self.db.execute("UPDATE sources SET url = ? WHERE url = ? AND subscribed = 1", (new, old)).rowcount > 0
