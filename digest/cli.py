@@ -88,6 +88,7 @@ def once(
             issue_date=_parse_date(issue_date),
             offline=offline,
             dry_run=dry_run,
+            progress=_progress(quiet),
         )
     if as_json and report.issue:
         click.echo(issue_json_text(report.issue))
@@ -108,7 +109,7 @@ def fetch(config_path: str | None, verbose: int, quiet: bool) -> None:
         settings = _load(config_path)
         from .pipeline import fetch_only
 
-        report = fetch_only(settings, datetime.now(UTC))
+        report = fetch_only(settings, datetime.now(UTC), _progress(quiet))
     if not quiet:
         from .summary import format_summary
 
@@ -352,6 +353,19 @@ def _errors_as_exit() -> Iterator[None]:
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(code)
+
+
+def _progress(quiet: bool) -> Callable[[int, int], None] | None:
+    """A one-line fetch counter on a terminal; nothing when quiet or when stderr is a file or pipe."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\rdigest: fetching feeds {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -55,6 +55,7 @@ def run_issue(
     issue_date: date | None = None,
     offline: bool = False,
     dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
     """Make (or re-make) the issue of `issue_date`, archive it and deliver it once per recipient."""
     from .store import open_store
@@ -63,7 +64,7 @@ def run_issue(
     password = _smtp_password(settings, dry_run)  # a missing secret fails before any work
     day = issue_date or now.astimezone(settings.tz).date()
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
-        sources = gather(settings, store, now, offline=offline)
+        sources = gather(settings, store, now, offline=offline, progress=progress)
         items = store.get_unused_items(day.isoformat())
         sent_texts = store.get_sent_texts(day, settings.rank.novelty_days)
         existing = store.get_issue_number(day)  # re-making a date keeps its number
@@ -83,7 +84,14 @@ def run_issue(
     )
 
 
-def gather(settings: Settings, store: Store, now: datetime, *, offline: bool) -> tuple[SourceResult, ...]:
+def gather(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    *,
+    offline: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[SourceResult, ...]:
     """Read the seeds and fetch every due feed; store what came in; failures are values."""
     from .sources import gather_feeds  # httpx and feedparser load only when a run needs them
     from .sources.seeds import read_seeds
@@ -94,7 +102,7 @@ def gather(settings: Settings, store: Store, now: datetime, *, offline: bool) ->
     if not offline and specs:
         deferred = store.get_deferred(now)
         due = [f for f in specs if f.url not in deferred]
-        feeds = gather_feeds(due, settings.fetch, store.get_validators(), store.get_body_hashes())
+        feeds = gather_feeds(due, settings.fetch, store.get_validators(), store.get_body_hashes(), progress)
         feeds += [
             SourceResult(name=f.name or f.url, url=f.url, status=SourceStatus.DEFERRED, error=deferred[f.url])
             for f in specs
@@ -117,13 +125,13 @@ def gather(settings: Settings, store: Store, now: datetime, *, offline: bool) ->
     return (*seeds, *feeds)
 
 
-def fetch_only(settings: Settings, now: datetime) -> RunReport:
+def fetch_only(settings: Settings, now: datetime, progress: Callable[[int, int], None] | None = None) -> RunReport:
     """`digest fetch`: gather and store new items without making an issue."""
     from .store import open_store
     from .store.lock import hold_lock
 
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
-        sources = gather(settings, store, now, offline=False)
+        sources = gather(settings, store, now, offline=False, progress=progress)
     return RunReport(issue=None, sources=sources)
 
 

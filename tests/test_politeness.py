@@ -112,3 +112,45 @@ def test_a_permanent_redirect_moves_a_subscription_and_is_reported_for_config_fe
     assert f"{site.base}/new.xml" in listing and f"{site.base}/old.xml" not in listing
     assert "/old.xml" not in requested and "/new.xml" in requested and "/temp.xml" in requested
     assert second.returncode == 1 and "nothing new to read" in second.stderr  # same bodies: nothing new
+
+
+def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    with http_server() as site:
+        site.add("/a.xml", Response(body=rss("A")))
+        site.add("/b.xml", Response(body=rss("B")))
+        config = tmp_path / "config" / "digest.toml"
+        config.parent.mkdir()
+        feeds = "".join(f'[[feeds]]\nurl = "{site.base}/{n}.xml"\n' for n in ("a", "b"))
+        config.write_text(
+            f'[paths]\nseeds = "{tmp_path / "none"}"\n[fetch]\nallow_private_networks = true\n{feeds}', encoding="utf-8"
+        )
+        main, secondary = pty.openpty()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "digest", "fetch", "--config", str(config)],
+            stderr=secondary,
+            stdout=subprocess.DEVNULL,
+        )
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=60)
+        os.close(main)
+        piped = subprocess.run(
+            [sys.executable, "-m", "digest", "fetch", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    on_terminal = b"".join(chunks).decode()
+    assert "fetching feeds 2/2" in on_terminal
+    assert "fetching feeds" not in piped.stderr and "sources:" in piped.stderr

@@ -7,7 +7,7 @@ not modified, or failed with a reason. It never raises for one bad feed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..config import FetchSettings
 from ..errors import FetchError, SourceError
@@ -19,6 +19,7 @@ def gather_feeds(
     settings: FetchSettings,
     validators: Mapping[str, tuple[str | None, str | None]],
     body_hashes: Mapping[str, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[SourceResult]:
     """Fetch and parse every feed; a body identical to the last one parsed is not parsed again."""
     from .fetch import NotModified, fetch_all
@@ -26,7 +27,7 @@ def gather_feeds(
 
     body_hashes = body_hashes or {}
     results = []
-    for spec, outcome in zip(specs, fetch_all(specs, settings, validators), strict=True):
+    for spec, outcome in zip(specs, fetch_all(specs, settings, validators, progress), strict=True):
         name = spec.name or spec.url
         if isinstance(outcome, FetchError):
             results.append(

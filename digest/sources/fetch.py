@@ -10,7 +10,7 @@ import asyncio
 import email.utils
 import ipaddress
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -39,19 +39,24 @@ class NotModified:
 FetchOutcome = RawFeed | NotModified | FetchError
 
 
+Progress = Callable[[int, int], None]  # (done, total)
+
+
 def fetch_all(
     specs: Sequence[FeedSpec],
     settings: FetchSettings,
     validators: Mapping[str, tuple[str | None, str | None]],
+    progress: Progress | None = None,
 ) -> list[FetchOutcome]:
     """Fetch every feed concurrently; results in input order, failures as FetchError values."""
-    return asyncio.run(_fetch_all(specs, settings, validators))
+    return asyncio.run(_fetch_all(specs, settings, validators, progress))
 
 
 async def _fetch_all(
     specs: Sequence[FeedSpec],
     settings: FetchSettings,
     validators: Mapping[str, tuple[str | None, str | None]],
+    progress: Progress | None = None,
 ) -> list[FetchOutcome]:
     limit = asyncio.Semaphore(settings.concurrency)
     timeout = httpx.Timeout(settings.timeout_seconds)
@@ -60,15 +65,21 @@ async def _fetch_all(
         timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}
     ) as client:
         per_host: dict[str, asyncio.Semaphore] = {}
+        done = 0
 
         async def one(spec: FeedSpec) -> FetchOutcome:
+            nonlocal done
             etag, modified = validators.get(spec.url, (None, None))
             host = per_host.setdefault(urlsplit(spec.url).hostname or "", asyncio.Semaphore(PER_HOST))
             async with limit, host:
                 try:
-                    return await fetch_feed(client, spec, settings, etag, modified)
+                    outcome: FetchOutcome = await fetch_feed(client, spec, settings, etag, modified)
                 except FetchError as e:
-                    return e
+                    outcome = e
+            done += 1
+            if progress is not None:
+                progress(done, len(specs))
+            return outcome
 
         return list(await asyncio.gather(*(one(s) for s in specs)))
 
