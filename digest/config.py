@@ -214,8 +214,10 @@ class _Reader:
             raise self.fail("timezone", f"unknown time zone {timezone!r}") from None
         schedule = self.table(raw.get("schedule", {}), "schedule", {"cron": _is_str})
         cron = schedule.get("cron", DEFAULT_CRON)
-        if len(cron.split()) != 5:
-            raise self.fail("schedule.cron", "must have five fields: minute hour day month weekday")
+        if len(cron.split()) not in (5, 6):
+            raise self.fail(
+                "schedule.cron", "must have five fields (minute hour day month weekday) or six with seconds first"
+            )
         return Settings(
             path=self.path,
             paths=self.paths(raw.get("paths", {})),

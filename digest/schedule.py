@@ -11,11 +11,15 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import DigestError, NothingToSend
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 log = logging.getLogger("digest.schedule")
 
@@ -46,14 +50,26 @@ def run_scheduled(settings: Settings, clock: Clock = utc_now) -> None:
             log.info("delivery to %s: %s %s", d.recipient, d.status, d.detail)
 
 
+def make_trigger(cron: str, tz: tzinfo) -> CronTrigger:
+    """Five cron fields (minute hour day month weekday), or six with seconds first."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = cron.split()
+    if len(fields) == 6:
+        second, minute, hour, day, month, weekday = fields
+        return CronTrigger(
+            second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=tz
+        )
+    return CronTrigger.from_crontab(cron, timezone=tz)
+
+
 def should_catch_up(settings: Settings, now: datetime, has_issue: Callable[[date], bool]) -> bool:
     """True when today's run time has passed and today has no issue yet."""
-    from apscheduler.triggers.cron import CronTrigger
 
     tz = settings.tz
     local = now.astimezone(tz)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    trigger = CronTrigger.from_crontab(settings.cron, timezone=tz)
+    trigger = make_trigger(settings.cron, tz)
     first = trigger.get_next_fire_time(None, midnight - timedelta(microseconds=1))
     return first is not None and first.date() == local.date() and first <= local and not has_issue(local.date())
 
@@ -68,7 +84,6 @@ def serve(settings: Settings, clock: Clock = utc_now) -> None:
 
 def _serve_locked(settings: Settings, clock: Clock) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.cron import CronTrigger
 
     from .store import open_store
 
@@ -93,7 +108,7 @@ def _serve_locked(settings: Settings, clock: Clock) -> None:
         return
 
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our own lines say what happens
-    trigger = CronTrigger.from_crontab(settings.cron, timezone=settings.tz)
+    trigger = make_trigger(settings.cron, settings.tz)
     scheduler = BackgroundScheduler(timezone=settings.tz)
     scheduler.add_job(
         run_scheduled,

@@ -119,3 +119,21 @@ def test_a_second_serve_on_the_same_state_exits_with_a_clear_message(tmp_path: P
         stop(first)
     assert second.returncode == 1
     assert "another digest serve is running" in second.stderr and f"pid {first.pid}" in second.stderr
+
+
+def test_serve_fires_on_schedule_and_each_fire_keeps_one_issue_per_day(tmp_path: Path) -> None:
+    # Six fields (seconds first): a fire every 2 s. The first makes the day's issue; the next one
+    # finds it, re-makes it under the same number and sends nobody anything again.
+    settings_with(tmp_path, "*/2 * * * * *", tz="UTC")
+    config = tmp_path / "config" / "digest.toml"
+    proc = start_serve(config)
+    try:
+        wait_for(proc, "next run at")
+        log = wait_for(proc, "issue #1", timeout=30)
+        log += wait_for(proc, "delivery to ann@example.org: skipped", timeout=30)  # the next fire, same day
+    finally:
+        stop(proc)
+    today = datetime.now(UTC).date().isoformat()
+    assert "issue #2" not in log
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    assert (tmp_path / "archive" / "issues" / f"{today}.html").is_file()
