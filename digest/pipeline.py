@@ -379,6 +379,13 @@ def rebuild(settings: Settings) -> int:
     return len(issues)
 
 
+def has_issue(settings: Settings, day: date) -> bool:
+    from .store import open_store
+
+    with open_store(settings.paths.database) as store:
+        return store.get_issue_number(day) is not None
+
+
 def load_issue(settings: Settings, day: date | None) -> Issue:
     """The stored issue of `day`, or the newest one; NothingToSend when there is none."""
     from .store import open_store

@@ -32,19 +32,28 @@ def utc_now() -> datetime:
 
 
 def run_scheduled(settings: Settings, clock: Clock = utc_now) -> None:
-    """One scheduled run; failures are logged, never allowed to stop the scheduler."""
-    from .pipeline import run_issue
+    """One scheduled run; failures are logged, never allowed to stop the scheduler.
+
+    A fire on a day that already has its issue (a second fire at the autumn clock
+    change, a restart, a catch-up) makes no new issue: it only delivers what is pending.
+    """
+    from .pipeline import has_issue, run_issue, send_issue
 
     now = clock()
+    day = now.astimezone(settings.tz).date()
     try:
-        report = run_issue(settings, now)
+        if has_issue(settings, day):
+            log.info("the issue for %s exists already: only pending deliveries go out", day)
+            report = send_issue(settings, now, day)
+        else:
+            report = run_issue(settings, now, issue_date=day)
     except NothingToSend as e:
         log.info("no issue today: %s", e)
     except DigestError as e:
         log.error("run failed: %s", e)
     else:
         issue = report.issue
-        if issue is not None:
+        if issue is not None and not report.reused:
             log.info("issue #%d for %s made: %s", issue.number, issue.date, report.issue_page)
         for d in report.deliveries:
             log.info("delivery to %s: %s %s", d.recipient, d.status, d.detail)
