@@ -106,3 +106,45 @@ def test_about_page_draws_charts_and_source_health(tmp_path: Path) -> None:
     assert "Example Feed: 3" in about and "Café Notes: 2" in about  # the per-source tally
     assert "<script" not in about
     assert 'href="about.html"' in (tmp_path / "index.html").read_text()
+
+
+def test_atom_feed_has_what_the_atom_spec_requires(tmp_path: Path) -> None:
+    import re
+    import xml.etree.ElementTree as ET
+
+    rebuild_archive(tmp_path, make_environment(), BRAND, three_issues())
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    feed = ET.parse(tmp_path / "feed.xml").getroot()
+    rfc3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+    assert feed.tag == "{http://www.w3.org/2005/Atom}feed"
+    for required in ("a:id", "a:title", "a:updated", "a:author/a:name"):
+        assert feed.find(required, ns) is not None and (feed.find(required, ns).text or "").strip(), required
+    assert rfc3339.match(feed.find("a:updated", ns).text)  # type: ignore[union-attr, arg-type]
+    entries = feed.findall("a:entry", ns)
+    assert len(entries) == 3
+    for entry in entries:
+        for required in ("a:id", "a:title", "a:updated", "a:content"):
+            assert entry.find(required, ns) is not None, required
+        assert rfc3339.match(entry.find("a:updated", ns).text)  # type: ignore[union-attr, arg-type]
+        assert entry.find("a:content", ns).get("type") == "html"  # type: ignore[union-attr]
+        assert ":" in entry.find("a:id", ns).text  # an IRI  # type: ignore[union-attr, operator]
+    alternate = feed.find("a:link[@rel='self']", ns)
+    assert alternate is not None and alternate.get("href", "").endswith("feed.xml")
+
+
+def test_a_theme_that_overrides_one_block_keeps_the_rest_of_the_site(tmp_path: Path) -> None:
+    theme = tmp_path / "theme"
+    theme.mkdir()
+    (theme / "issue.html.j2").write_text(
+        '{% extends "_base.html.j2" %}{% block main %}<h1>My theme: {{ issue.title }}</h1>{% endblock %}\n',
+        encoding="utf-8",
+    )
+    (theme / "style.css").write_text("body { color: rebeccapurple; }\n", encoding="utf-8")
+    archive = tmp_path / "archive"
+    rebuild_archive(archive, make_environment(theme), BRAND, three_issues())
+    page = (archive / "issues" / "2026-11-02.html").read_text()
+    assert "My theme: Daily Insights" in page
+    assert 'rel="stylesheet"' in page and "Content-Security-Policy" in page and "About this digest" in page
+    assert "<title>Daily Insights</title>" in page  # the left-out title block falls back to the base
+    assert "rebeccapurple" in (archive / "style.css").read_text()
+    assert "Open-weight models" in (archive / "index.html").read_text()  # untouched templates still used

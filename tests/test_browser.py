@@ -98,6 +98,12 @@ def test_search_finds_an_insight_by_a_word_from_disk_with_no_console_errors(tmp_
     assert "1 found" in dom
     console = "\n".join(line for line in proc.stderr.splitlines() if "CONSOLE" in line or "Refused" in line)
     assert "Uncaught" not in console and "Refused" not in console, console
+    # follow the result's link as a reader would: the issue page opens at that insight
+    href = results.split('href="', 1)[1].split('"', 1)[0]
+    target = (archive / href.split("#")[0]).resolve()
+    followed = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", target.as_uri() + "#insight-1")
+    assert 'id="insight-1"' in followed.stdout and "facial recognition" in followed.stdout
+    assert "Uncaught" not in followed.stderr and "Refused" not in followed.stderr
     # without a query the page still lists every issue: it works without JavaScript too
     plain = index.read_text(encoding="utf-8")
     assert plain.count('href="issues/2026-11-2') == 2 and "November 2026" in plain
