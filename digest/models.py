@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 
@@ -238,4 +238,3 @@ class RunReport:
     issue_page: str | None = None
     deliveries: tuple[DeliveryResult, ...] = ()
     reused: bool = False  # the date already had an issue; it was re-made
-    notes: tuple[str, ...] = field(default=())

@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 Vector = Mapping[str, float]
 
@@ -75,17 +75,13 @@ def jaccard(a: frozenset[object], b: frozenset[object]) -> float:
     return len(a & b) / len(a | b)
 
 
-def tfidf_vectors(texts: Sequence[str], extra_docs: Iterable[str] = ()) -> list[dict[str, float]]:
-    """L2-normalised TF-IDF vectors; `extra_docs` only widen the document frequencies."""
+def tfidf_vectors(texts: Sequence[str]) -> list[dict[str, float]]:
+    """L2-normalised TF-IDF vectors, document frequencies taken over `texts`."""
     docs = [Counter(content_tokens(t)) for t in texts]
     df: Counter[str] = Counter()
     for doc in docs:
         df.update(doc.keys())
-    n_docs = len(docs)
-    for extra in extra_docs:
-        df.update(set(content_tokens(extra)))
-        n_docs += 1
-    total = n_docs + 1
+    total = len(docs) + 1
     vectors = []
     for doc in docs:
         vec = {t: (1 + math.log(c)) * math.log(total / (1 + df[t]) + 1) for t, c in doc.items()}
