@@ -222,14 +222,29 @@ def sources_list(config_path: str | None, as_json: bool) -> None:
 @click.argument("url")
 @click.option("--name", help="Display name (default: the feed's own title).")
 @click.option("--weight", type=float, default=1.0, show_default=True, help="Multiplies this source's scores.")
-def sources_add(config_path: str | None, url: str, name: str | None, weight: float) -> None:
-    """Subscribe to a feed by URL; it is fetched from the next run on."""
+@click.option("--no-check", is_flag=True, help="Add without fetching it first (e.g. the site is down now).")
+def sources_add(config_path: str | None, url: str, name: str | None, weight: float, no_check: bool) -> None:
+    """Subscribe to a feed by URL; it is fetched from the next run on.
+
+    The URL is fetched first: a feed is added as it is; a web page that names its
+    feed (<link rel="alternate">) adds that feed instead.
+    """
     from .models import FeedSpec
 
     with _errors_as_exit():
         settings = _load(config_path)
         from .subscriptions import add_feeds
 
+        if not no_check:
+            from .errors import SourceError
+            from .sources import probe_feed
+
+            try:
+                url, found = probe_feed(url, settings.fetch)
+            except SourceError as e:
+                click.echo(f"digest: error: {e.url}: {e.reason} (add it anyway with --no-check)", err=True)
+                sys.exit(EXIT_FAILED)
+            click.echo(f"found {found}", err=True)
         added, _ = add_feeds(settings, [FeedSpec(url=url, name=name, weight=weight)])
     click.echo(f"added {url}" if added else f"already subscribed: {url}", err=True)
 

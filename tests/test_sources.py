@@ -109,7 +109,9 @@ def test_added_feed_is_fetched_and_listed_with_its_health(config: Path) -> None:
         site.add("/rss", Response(body=RSS, headers={"Content-Type": "application/rss+xml"}))
         site.add("/bad", Response(500, b"no"))
         assert digest(config, "sources", "add", f"{site.base}/rss", "--weight", "2").returncode == 0
-        assert digest(config, "sources", "add", f"{site.base}/bad", "--name", "Bad One").returncode == 0
+        refused = digest(config, "sources", "add", f"{site.base}/bad", "--name", "Bad One")
+        assert refused.returncode == 1 and "HTTP 500" in refused.stderr and "--no-check" in refused.stderr
+        assert digest(config, "sources", "add", f"{site.base}/bad", "--name", "Bad One", "--no-check").returncode == 0
         assert "already subscribed" in digest(config, "sources", "add", f"{site.base}/rss").stderr
         once = subprocess.run(
             [sys.executable, "-m", "digest", "once", "--config", str(config), "--json"],
@@ -124,4 +126,17 @@ def test_added_feed_is_fetched_and_listed_with_its_health(config: Path) -> None:
     listing = digest(config, "sources", "list").stdout
     assert "ok" in listing and "Subscribed Feed" in listing
     assert "failed" in listing and "HTTP 500" in listing
-    assert digest(config, "sources", "add", "ftp://x.example/feed").returncode == 2
+    assert digest(config, "sources", "add", "ftp://x.example/feed", "--no-check").returncode == 2
+
+
+def test_adding_a_web_page_subscribes_to_the_feed_it_names(config: Path) -> None:
+    page = b"""<html><head><title>A blog</title>
+    <link rel="alternate" type="application/rss+xml" title="Posts" href="/posts.xml"></head><body>Hi</body></html>"""
+    with http_server() as site:
+        site.add("/blog", Response(body=page, headers={"Content-Type": "text/html"}))
+        site.add("/posts.xml", Response(body=RSS))
+        added = digest(config, "sources", "add", f"{site.base}/blog")
+        exported = digest(config, "sources", "export").stdout
+    assert added.returncode == 0, added.stderr
+    assert f"the page names its feed {site.base}/posts.xml" in added.stderr and "1 entries" in added.stderr
+    assert f'xmlUrl="{site.base}/posts.xml"' in exported and "/blog" not in exported

@@ -80,3 +80,30 @@ def gather_feeds(
             )
         )
     return results
+
+
+def probe_feed(url: str, settings: FetchSettings) -> tuple[str, str]:
+    """(feed URL, what was found) for a URL given by a person: a feed, or a page that names one.
+
+    Raises SourceError when neither the URL nor a feed it names can be read.
+    """
+    from .fetch import NotModified, fetch_all
+    from .parse import discover_feeds, parse_feed
+
+    (outcome,) = fetch_all([FeedSpec(url=url)], settings, {})
+    if isinstance(outcome, FetchError):
+        raise outcome
+    if isinstance(outcome, NotModified):  # cannot happen without validators; treat as a feed
+        return url, "a feed"
+    try:
+        title, items = parse_feed(outcome, FeedSpec(url=url))
+    except SourceError as e:
+        found = discover_feeds(outcome.content, outcome.url)
+        if not found:
+            raise
+        if found[0] == url:
+            raise e from None
+        feed_url, what = probe_feed(found[0], settings)  # the named feed must be readable too
+        more = f" (it names {len(found) - 1} more)" if len(found) > 1 else ""
+        return feed_url, f"the page names its feed {feed_url}{more}; {what}"
+    return (outcome.url if outcome.moved else url), f"a feed: {title or 'untitled'}, {len(items)} entries"
