@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .fsutil import write_atomic
 from .models import Brand, Issue, SourceHealth
@@ -23,12 +23,15 @@ from .render import (
 )
 from .serialize import issue_to_dict
 
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
 STYLESHEET = "style.css"
 
 
 def publish_issue(
     archive: Path,
-    env: Any,
+    env: Environment,
     brand: Brand,
     issue: Issue,
     all_issues: Sequence[Issue],
@@ -47,8 +50,9 @@ def publish_issue(
 
 
 def rebuild_archive(
-    archive: Path, env: Any, brand: Brand, all_issues: Sequence[Issue], health: Sequence[SourceHealth] = ()
+    archive: Path, env: Environment, brand: Brand, all_issues: Sequence[Issue], health: Sequence[SourceHealth] = ()
 ) -> None:
+    """Write every page, the index, the feed and the static files (`digest archive build`)."""
     issues = _one_per_date(all_issues)
     for at in range(len(issues)):
         _write_issue(archive, env, brand, issues, at)
@@ -56,6 +60,7 @@ def rebuild_archive(
 
 
 def issue_page_path(archive: Path, day: date) -> Path:
+    """Where the page of the issue for `day` lives: issues/YYYY-MM-DD.html."""
     return archive / "issues" / f"{day.isoformat()}.html"
 
 
@@ -65,7 +70,7 @@ def _one_per_date(issues: Sequence[Issue]) -> list[Issue]:
     return [by_date[d] for d in sorted(by_date)]
 
 
-def _write_issue(archive: Path, env: Any, brand: Brand, issues: list[Issue], at: int) -> Path:
+def _write_issue(archive: Path, env: Environment, brand: Brand, issues: list[Issue], at: int) -> Path:
     issue = issues[at]
     prev_date = issues[at - 1].date if at > 0 else None
     next_date = issues[at + 1].date if at + 1 < len(issues) else None
@@ -76,7 +81,9 @@ def _write_issue(archive: Path, env: Any, brand: Brand, issues: list[Issue], at:
     return page
 
 
-def _write_common(archive: Path, env: Any, brand: Brand, issues: list[Issue], health: Sequence[SourceHealth]) -> None:
+def _write_common(
+    archive: Path, env: Environment, brand: Brand, issues: list[Issue], health: Sequence[SourceHealth]
+) -> None:
     write_atomic(archive / "index.html", render_index(env, issues, brand))
     write_atomic(archive / "about.html", render_about(env, issues, health, brand))
     updated = max((i.generated_at for i in issues), default=None)
@@ -87,7 +94,7 @@ def _write_common(archive: Path, env: Any, brand: Brand, issues: list[Issue], he
     write_atomic(archive / "search-index.js", search_index_script(issues))
 
 
-def _static(env: Any, name: str) -> str:
+def _static(env: Environment, name: str) -> str:
     """A static file from the override folder if it has one, else the bundled one."""
     source, _, _ = env.loader.get_source(env, name) if env.loader else ("", None, None)
     return str(source) if source else (TEMPLATES_DIR / name).read_text(encoding="utf-8")

@@ -17,14 +17,14 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 from .config import SmtpSettings
 from .errors import DeliveryError
-from .fsutil import write_atomic
+from .fsutil import PRIVATE_MODE, write_atomic
 from .models import Issue, RenderedIssue
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # C0, DEL, C1, Unicode line breaks
 SMTP_ERRORS = (smtplib.SMTPException, OSError)
 log = logging.getLogger("digest.deliver")
 
@@ -85,11 +85,11 @@ class FileMailer:
         self.outbox = outbox
 
     def send(self, msg: EmailMessage, recipient: str) -> str:
-        issue = str(msg["X-Digest-Issue"]).split()[0]
-        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)
+        issue = str(msg.get("X-Digest-Issue", "message")).split()[0]
+        safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)  # no path separators
         path = self.outbox / f"{issue}-{safe}.eml"
         try:
-            write_atomic(path, bytes(msg))
+            write_atomic(path, bytes(msg), mode=PRIVATE_MODE)
         except OSError as e:
             raise DeliveryError(recipient, f"cannot write {path}: {e.strerror or e}") from e
         return str(path)
@@ -97,9 +97,15 @@ class FileMailer:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class SmtpMailer:
-    """One SMTP connection, opened on first use and reused for every recipient.
+    """One SMTP connection, opened on first use and reused for every recipient; use it in a `with`.
 
     A temporary failure (4xx, a dropped or refused connection) is retried after each
     of `retry_delays`; a permanent one (5xx) is not.
@@ -188,6 +194,12 @@ class SmtpMailer:
                 pass
             finally:
                 self._drop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()  # the connection is closed however the sends ended
 
 
 def _login(conn: smtplib.SMTP, username: str, password: str) -> None:

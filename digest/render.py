@@ -12,19 +12,24 @@ import textwrap
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RenderError
 from .models import Brand, Issue, RenderedIssue, SourceHealth
 
+if TYPE_CHECKING:  # jinja2 is imported lazily so `digest --help` stays fast
+    from jinja2 import Environment
+
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 SUBJECT_LEAD_CHARS = 60  # most clients show about 60-70 characters of a subject
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # C0, DEL, C1 and Unicode line breaks
 SAFE_SCHEMES = ("http://", "https://", "mailto:")
+# Markup templates are autoescaped; `.txt.j2` is plain text and must not be (&amp; in a text email).
+AUTOESCAPE_EXTENSIONS = ("html", "xml", "html.j2", "xml.j2")
 FEED_ENTRIES = 50  # feed readers want the recent issues; the index and search hold the rest
 
 
-def make_environment(override_dir: Path | None = None) -> Any:
+def make_environment(override_dir: Path | None = None) -> Environment:
     """A Jinja2 Environment: override folder first, then the bundled templates."""
     import jinja2
 
@@ -34,7 +39,8 @@ def make_environment(override_dir: Path | None = None) -> Any:
     loaders.append(jinja2.FileSystemLoader(TEMPLATES_DIR))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
-        autoescape=_is_markup,
+        # default_for_string: a template made from a string is escaped too, unless told otherwise
+        autoescape=jinja2.select_autoescape(AUTOESCAPE_EXTENSIONS, default_for_string=True, default=False),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -52,11 +58,7 @@ def make_environment(override_dir: Path | None = None) -> Any:
     return env
 
 
-def _is_markup(name: str | None) -> bool:
-    return name is not None and name.endswith((".html.j2", ".xml.j2", ".html", ".xml"))
-
-
-def render_issue(env: Any, issue: Issue, brand: Brand) -> RenderedIssue:
+def render_issue(env: Environment, issue: Issue, brand: Brand) -> RenderedIssue:
     """The email: subject, HTML with inlined CSS, and plain text."""
     import css_inline
 
@@ -70,21 +72,26 @@ def render_issue(env: Any, issue: Issue, brand: Brand) -> RenderedIssue:
     )
 
 
-def render_issue_page(env: Any, issue: Issue, brand: Brand, prev_date: date | None, next_date: date | None) -> str:
+def render_issue_page(
+    env: Environment, issue: Issue, brand: Brand, prev_date: date | None, next_date: date | None
+) -> str:
+    """One archive page; prev/next are the neighbouring issues' dates, if any."""
     return _render(env, "issue.html.j2", issue=issue, brand=brand, prev_date=prev_date, next_date=next_date, root="../")
 
 
-def render_index(env: Any, issues: Sequence[Issue], brand: Brand) -> str:
+def render_index(env: Environment, issues: Sequence[Issue], brand: Brand) -> str:
+    """The archive index: every issue, newest first."""
     newest_first = sorted(issues, key=lambda i: i.date, reverse=True)
     return _render(env, "index.html.j2", issues=newest_first, brand=brand, root="")
 
 
-def render_atom(env: Any, issues: Sequence[Issue], brand: Brand, updated: datetime) -> str:
+def render_atom(env: Environment, issues: Sequence[Issue], brand: Brand, updated: datetime) -> str:
+    """The Atom feed of the newest issues; `updated` is passed in because core never reads the clock."""
     newest_first = sorted(issues, key=lambda i: i.date, reverse=True)[:FEED_ENTRIES]
     return _render(env, "feed.xml.j2", issues=newest_first, brand=brand, updated=updated)
 
 
-def render_about(env: Any, issues: Sequence[Issue], health: Sequence[SourceHealth], brand: Brand) -> str:
+def render_about(env: Environment, issues: Sequence[Issue], health: Sequence[SourceHealth], brand: Brand) -> str:
     """The page about the digest itself: items and picks per issue, picks per source, source health."""
     newest_first = sorted(issues, key=lambda i: i.date, reverse=True)
     return _render(env, "about.html.j2", issues=newest_first, health=health, brand=brand, root="")
@@ -96,7 +103,7 @@ def make_subject(issue: Issue, brand: Brand) -> str:
     return one_line(f"{brand.title} — {issue.date.isoformat()}: {lead}")
 
 
-def _render(env: Any, name: str, **context: Any) -> str:
+def _render(env: Environment, name: str, **context: Any) -> str:
     import jinja2
 
     try:
@@ -116,12 +123,13 @@ def safe_url(url: str | None) -> str | None:
     return url if url.lower().startswith(SAFE_SCHEMES) and not _CONTROL.search(url) else None
 
 
-def wrap(text: str, width: int = 72, indent: str = "") -> str:
+def wrap(text: str, width: int = 72, indent: str = "", hang: str | None = None) -> str:
+    """Plain-text paragraph for the text email; `hang` indents the lines after the first."""
     return textwrap.fill(
         text,
         width=width,
         initial_indent=indent,
-        subsequent_indent=indent,
+        subsequent_indent=indent if hang is None else hang,
         break_long_words=False,
         break_on_hyphens=False,
     )

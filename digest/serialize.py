@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .models import FailedSource, Issue, IssueStats, Pick, RelatedRef, SourceRef
 
 
 def issue_to_dict(issue: Issue) -> dict[str, Any]:
+    """The Issue JSON contract: ISO dates, `generated_at` in UTC, scores rounded to 4 places."""
     st = issue.stats
     return {
         "date": issue.date.isoformat(),
         "number": issue.number,
         "title": issue.title,
-        "generated_at": issue.generated_at.isoformat(),
+        "generated_at": _utc(issue.generated_at).isoformat(),
         "insights": [_pick_to_dict(p) for p in issue.insights],
         "runners_up": [_pick_to_dict(p) for p in issue.runners_up],
         "stats": {
@@ -27,6 +28,11 @@ def issue_to_dict(issue: Issue) -> dict[str, Any]:
             "failures": [{"name": f.name, "url": f.url, "reason": f.reason} for f in st.failures],
         },
     }
+
+
+def _utc(moment: datetime) -> datetime:
+    # A naive time stays as given: guessing its zone would read the machine's clock settings.
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment
 
 
 def _pick_to_dict(p: Pick) -> dict[str, Any]:
@@ -47,6 +53,7 @@ def _pick_to_dict(p: Pick) -> dict[str, Any]:
 
 
 def issue_from_dict(d: dict[str, Any]) -> Issue:
+    """The inverse of issue_to_dict; keys added after the first release are optional."""
     st = d["stats"]
     return Issue(
         date=date.fromisoformat(d["date"]),

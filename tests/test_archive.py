@@ -148,3 +148,43 @@ def test_a_theme_that_overrides_one_block_keeps_the_rest_of_the_site(tmp_path: P
     assert "<title>Daily Insights</title>" in page  # the left-out title block falls back to the base
     assert "rebeccapurple" in (archive / "style.css").read_text()
     assert "Open-weight models" in (archive / "index.html").read_text()  # untouched templates still used
+
+
+def test_issue_json_has_the_contract_keys(tmp_path: Path) -> None:
+    issue = sample_issue()
+    publish_issue(tmp_path, make_environment(), BRAND, issue, [])
+    raw = (tmp_path / "issues" / "2026-11-24.json").read_text(encoding="utf-8")
+    assert "Zürich" in raw  # ensure_ascii=False: readable as written
+    data = json.loads(raw)
+    assert {"date", "number", "title", "generated_at", "insights", "stats"} <= set(data)
+    assert (data["date"], data["number"], data["generated_at"]) == ("2026-11-24", 7, "2026-11-24T07:00:03+00:00")
+    pick = data["insights"][0]
+    assert set(pick) >= {"rank", "text", "title", "source", "url", "published", "score", "why", "sources", "related"}
+    assert pick["published"] == "2026-11-23T08:00:00+00:00" and pick["score"] == 0.49
+    assert set(pick["why"]) >= {"corroboration", "informativeness", "novelty", "recency", "source_weight", "interest"}
+    assert pick["sources"][0] == {"name": "Example Feed", "url": "https://example.org/a"}
+    assert set(pick["related"][0]) == {"text", "source", "url"}
+    assert data["insights"][1]["url"] is None
+    stats = data["stats"]
+    assert set(stats) >= {"sources_ok", "sources_failed", "items", "candidates", "clusters"}
+    assert stats["failures"] == [
+        {"name": "Broken Feed", "url": "https://broken.example.org/feed", "reason": "HTTP 500 Internal Server Error"}
+    ]
+
+
+def test_two_issues_and_a_remade_one_give_two_feed_entries_and_readable_files(tmp_path: Path) -> None:
+    env = make_environment()
+    first, second = sample_issue(day=date(2026, 11, 23), number=6), sample_issue(number=7)
+    publish_issue(tmp_path, env, BRAND, first, [])
+    publish_issue(tmp_path, env, BRAND, second, [first])
+    remade = sample_issue(make_pick(1, "A re-made lead insight."), number=7)
+    page = publish_issue(tmp_path, env, BRAND, remade, [first, second])
+    assert page == tmp_path / "issues" / "2026-11-24.html"
+    parsed = feedparser.parse((tmp_path / "feed.xml").read_bytes())
+    assert parsed.bozo == 0 and len(parsed.entries) == 2
+    assert "A re-made lead insight." in parsed.entries[0].content[0].value
+    index = (tmp_path / "index.html").read_text()
+    assert index.count('href="issues/2026-11-24.html"') == 1 and "A re-made lead insight." in index
+    assert 'rel="next" href="2026-11-24.html"' in (tmp_path / "issues" / "2026-11-23.html").read_text()
+    for path in (tmp_path / "index.html", tmp_path / "feed.xml", tmp_path / "style.css", page):
+        assert path.stat().st_mode & 0o777 == 0o644, path  # a web server running as someone else can read it

@@ -324,3 +324,42 @@ def test_config_rejects_a_reader_listed_twice(tmp_path: Path) -> None:
     path.write_text('[email]\nto = ["Ann@example.org"]\n[[recipients]]\nemail = "ann@example.org"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"recipients\[0\].email: .*listed twice"):
         load_settings(path)
+
+
+def test_smtp_mailer_as_a_context_manager_closes_its_connection() -> None:
+    with smtp_server() as (inbox, port):
+        settings = SmtpSettings(host="127.0.0.1", port=port, security="none", timeout_seconds=5)
+        with SmtpMailer(settings, None, retry_delays=()) as mailer:
+            mailer.send(message_for("ann@example.org"), "ann@example.org")
+            assert mailer.conn is not None
+        assert mailer.conn is None
+        with pytest.raises(DeliveryError), SmtpMailer(settings, None, retry_delays=()) as failing:
+            inbox.reject["bad@example.org"] = "550 5.1.1 No such user"
+            failing.send(message_for("bad@example.org"), "bad@example.org")
+        assert failing.conn is None
+    assert len(inbox.messages) == 1
+
+
+def test_header_values_lose_line_breaks_of_every_kind() -> None:
+    issue = sample_issue()
+    rendered = render_issue(make_environment(), issue, BRAND)
+    msg = build_message(
+        rendered,
+        issue,
+        "Digest\x85Bcc: evil@example.com <digest@example.org>",
+        "ann@example.org\u2028Cc: evil@example.com",
+        list_id="Digest\x0b<digest.example.org>\x1c",
+        now=NOW,
+    )
+    head = bytes(msg).split(b"\n\n", 1)[0]
+    assert b"\nBcc:" not in head and b"\nCc:" not in head
+    assert b"\nTo: ann@example.org Cc: evil@example.com\n" in head  # harmless text on one line, not a header
+    assert msg["List-Id"] == "Digest <digest.example.org>"
+
+
+def test_outbox_files_are_private(tmp_path: Path) -> None:
+    path = Path(FileMailer(tmp_path).send(message_for("ann@example.org"), "ann@example.org"))
+    assert path.stat().st_mode & 0o777 == 0o600
+    with FileMailer(tmp_path) as mailer:  # a context manager too, like SmtpMailer
+        written = Path(mailer.send(message_for("../bob@example.org"), "../bob@example.org"))
+    assert written.parent == tmp_path and written.name == "2026-11-24-.._bob@example.org.eml"

@@ -112,3 +112,73 @@ def test_subject_is_always_one_clean_line(text: str) -> None:
     subject = make_subject(sample_issue(make_pick(1, text or "x")), BRAND)
     assert not any(ord(c) < 32 or c in "\x7f\u2028\u2029" for c in subject)
     assert len(subject) <= len(BRAND.title) + 80
+
+
+def test_markup_templates_are_autoescaped_and_text_templates_are_not(tmp_path: Path) -> None:
+    for name in ("t.html.j2", "t.xml.j2", "t.txt.j2", "t.html"):
+        (tmp_path / name).write_text("{{ v }}", encoding="utf-8")
+    env = make_environment(tmp_path)
+    render = {name: env.get_template(name).render(v="<b>Tom & Jerry</b>") for name in ("t.html.j2", "t.xml.j2")}
+    assert set(render.values()) == {"&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;"}
+    assert env.get_template("t.html").render(v="<i>") == "&lt;i&gt;"
+    assert env.get_template("t.txt.j2").render(v="<b>Tom & Jerry</b>") == "<b>Tom & Jerry</b>"
+    assert "Zürich's regulator" in render_issue(env, sample_issue(), BRAND).text  # not &#39;
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://example.org/a", "https://example.org/a"),
+        (" HTTP://Example.org ", "HTTP://Example.org"),
+        ("mailto:a@example.org", "mailto:a@example.org"),
+        ("javascript:alert(1)", None),
+        (" JavaScript:alert(1)", None),
+        ("java\nscript:alert(1)", None),
+        ("data:text/html,<script>", None),
+        ("//evil.example.org", None),
+        ("https://example.org/\x00x", None),
+        (None, None),
+        ("", None),
+    ],
+)
+def test_safe_url_allows_only_http_https_and_mailto(url: str | None, expected: str | None) -> None:
+    from digest.render import safe_url
+
+    assert safe_url(url) == expected
+
+
+def test_a_missing_template_is_a_render_error(tmp_path: Path) -> None:
+    env = make_environment(tmp_path)
+    (tmp_path / "issue.html.j2").write_text('{% include "nowhere.html.j2" %}', encoding="utf-8")
+    with pytest.raises(RenderError, match="nowhere"):
+        render_issue_page(env, sample_issue(), BRAND, None, None)
+
+
+def test_subject_drops_every_kind_of_line_break_and_control_character() -> None:
+    text = "Lead\r\nBcc: x\x85y\u2028z\x0bw\x1cv\x9bu\x00t"
+    subject = make_subject(sample_issue(make_pick(1, text)), BRAND)
+    assert subject == "Daily Insights — 2026-11-24: Lead Bcc: x y z w v u t"
+
+
+def test_subject_shortens_a_long_lead_at_a_word() -> None:
+    subject = make_subject(sample_issue(), BRAND)
+    lead = subject.split(": ", 1)[1]
+    assert subject.startswith("Daily Insights — 2026-11-24: Open-weight models")
+    assert len(lead) <= 60 and lead.endswith("…") and not lead[:-1].endswith(" ")
+
+
+def test_issue_json_round_trips_through_json_text_with_generated_at_in_utc() -> None:
+    import json
+    from datetime import timedelta, timezone
+
+    issue = sample_issue()
+    paris = issue.__class__(
+        **{
+            **{f: getattr(issue, f) for f in issue.__slots__},
+            "generated_at": issue.generated_at.astimezone(timezone(timedelta(hours=1))),
+        }
+    )
+    data = json.loads(json.dumps(issue_to_dict(paris), ensure_ascii=False))
+    assert data["generated_at"] == "2026-11-24T07:00:03+00:00"
+    assert issue_from_dict(data) == issue  # the same instant
+    assert data["insights"][1]["text"].startswith("Zürich")
