@@ -2,13 +2,16 @@
 
 Block text is what ItemData.text carries: blocks split by blank lines, "• " before
 list items and "# " before headings. Page furniture (nav, header, footer, aside,
-forms, scripts) is dropped whole.
+forms, scripts) is dropped whole, by both functions, so the HTML shown and the text
+ranked say the same thing.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "dd", "dl", "dt", "em", "figcaption", "figure",
@@ -17,38 +20,67 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+URL_ATTRIBUTES = {("a", "href"), ("img", "src")}
 
 DROPPED = {"script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template",
            "button", "select", "textarea", "iframe", "svg", "object", "embed", "head"}  # fmt: skip
 BLOCKS = {"p", "div", "section", "article", "main", "blockquote", "pre", "tr", "table", "ul", "ol",
           "dl", "dt", "dd", "figure", "figcaption", "hr", "body", "html", "li", "h1", "h2", "h3",
-          "h4", "h5", "h6", "td", "th"}  # fmt: skip
+          "h4", "h5", "h6"}  # fmt: skip
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+CELLS = {"td", "th"}  # cells of one row stay one block, " | " between them
+CELL_SEPARATOR = " | "
+# Dropped with their content by the sanitiser too (nh3 would keep the text of a dropped tag).
+CLEAN_CONTENT = (DROPPED - {"head"}) | {"math"}
 VOID = {"br", "hr", "img", "meta", "link", "input", "source", "wbr", "col", "area", "base"}
 _SPACE = re.compile(r"\s+")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a JSON escape like \ud800 makes one; UTF-8 cannot hold it
 
 
 def sanitize_html(raw: str, base_url: str | None = None) -> str:
-    """Allowlisted HTML: no script, style, event handlers or non-http(s)/mailto URLs."""
+    """Allowlisted HTML: no script, style, event handlers or non-http(s)/mailto URLs.
+
+    With `base_url`, relative href/src values are made absolute (an email has no base).
+    """
     import nh3  # loaded only when there is HTML to clean
 
-    del base_url  # relative links stay relative; nh3 keeps them harmless
     return nh3.clean(
-        raw,
+        scrub_text(raw),
         tags=ALLOWED_TAGS,
-        clean_content_tags={"script", "style"},
+        clean_content_tags=CLEAN_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_absolute_urls(base_url) if base_url else None,
         url_schemes=URL_SCHEMES,
         link_rel="noopener nofollow noreferrer",
         strip_comments=True,
     )
 
 
+def scrub_text(text: str) -> str:
+    """The text with lone surrogates replaced by U+FFFD, so it can be encoded, stored and sent."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _absolute_urls(base_url: str) -> Callable[[str, str, str], str | None]:
+    # nh3 calls the filter after its scheme check, so the joined URL is checked again here.
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
+        if (tag, attribute) not in URL_ATTRIBUTES:
+            return value
+        try:
+            url = urljoin(base_url, value.strip())
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError:  # e.g. a broken IPv6 literal: keep nothing rather than guess
+            return None
+        return url if scheme in URL_SCHEMES else None
+
+    return resolve
+
+
 def html_to_text(raw: str) -> str:
     """Block text of an HTML fragment or page; never raises on malformed input."""
     parser = _BlockParser()
     try:
-        parser.feed(raw)
+        parser.feed(scrub_text(raw))
         parser.close()
     except (AssertionError, ValueError):  # html.parser gives up on some broken markup
         pass
@@ -60,7 +92,8 @@ class _BlockParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.blocks: list[str] = []
         self.current: list[str] = []
-        self.prefix = ""
+        self.prefix = ""  # "• " or "# " for the block being collected
+        self.breaks = 0  # <br>s in a row with only whitespace between them
         self.skip_depth = 0
         self.skip_tag = ""
 
@@ -71,12 +104,18 @@ class _BlockParser(HTMLParser):
             return
         if tag in DROPPED:
             self.skip_tag, self.skip_depth = tag, 1
-            return
-        if tag == "br":
-            self.current.append(" ")
+        elif tag == "br":
+            self.line_break()
+        elif tag in CELLS:
+            if "".join(self.current).strip():
+                self.current.append(CELL_SEPARATOR)
         elif tag in BLOCKS:
             self.flush()
-            self.prefix = "• " if tag == "li" else "# " if tag in HEADINGS else ""
+            # <li><p>text</p></li>: the inner block inherits the bullet nothing has used yet
+            if tag == "li":
+                self.prefix = "• "
+            elif tag in HEADINGS:
+                self.prefix = "# "
 
     def handle_endtag(self, tag: str) -> None:
         if self.skip_depth:
@@ -85,16 +124,30 @@ class _BlockParser(HTMLParser):
             return
         if tag in BLOCKS:
             self.flush()
+            if tag == "li" or tag in HEADINGS:
+                self.prefix = ""  # an empty item's bullet must not land on the next block
 
     def handle_data(self, data: str) -> None:
-        if not self.skip_depth:
-            self.current.append(data)
+        if self.skip_depth:
+            return
+        self.current.append(data)
+        if data.strip():
+            self.breaks = 0
+
+    def line_break(self) -> None:
+        # One <br> is a line break (a space once collapsed); two or more end the block.
+        self.breaks += 1
+        if self.breaks >= 2:
+            self.flush()
+        else:
+            self.current.append(" ")
 
     def flush(self) -> None:
         text = _SPACE.sub(" ", "".join(self.current)).strip()
         if text:
             self.blocks.append(self.prefix + text)
-        self.current, self.prefix = [], ""
+            self.prefix = ""
+        self.current, self.breaks = [], 0
 
     def text(self) -> str:
         self.flush()

@@ -132,7 +132,7 @@ def test_redirect_to_a_private_address_is_refused_on_that_hop() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
             await fetch_feed(client, FeedSpec(url="http://93.184.215.14/feed"), FetchSettings(timeout_seconds=2))
 
-    with pytest.raises(FetchError, match="169.254.169.254, a link-local address"):
+    with pytest.raises(FetchError, match="refused: 169.254.169.254 is a link-local address"):
         asyncio.run(run())
     assert seen == ["http://93.184.215.14/feed"]  # the internal address was never requested
 
@@ -211,3 +211,139 @@ def test_one_host_is_never_asked_more_than_four_at_a_time() -> None:
         results = gather(*(f"{site.base}/f{i}" for i in range(12)))
     assert all(r.status is SourceStatus.OK for r in results)
     assert peak[0] == 4
+
+
+# --- on the standard feed site (tests/feedserver.py, the `feedserver` fixture) -------------
+
+FAST = FetchSettings(timeout_seconds=0.5, max_bytes=16 * 1024, allow_private_networks=True)
+
+
+def gather_paths(site, *paths: str, settings: FetchSettings = FAST, validators=None):  # type: ignore[no-untyped-def]
+    specs = [FeedSpec(url=f"{site.base}{p}", name=p) for p in paths]
+    return {r.name: r for r in gather_feeds(specs, settings, validators or {})}
+
+
+def test_second_fetch_with_the_stored_validators_is_not_modified(feedserver) -> None:  # type: ignore[no-untyped-def]
+    from tests.feedserver import GOOD_ETAG, GOOD_LAST_MODIFIED
+
+    first = gather_paths(feedserver, "/good.xml")["/good.xml"]
+    assert first.status is SourceStatus.OK and len(first.items) == 3
+    assert (first.etag, first.last_modified) == (GOOD_ETAG, GOOD_LAST_MODIFIED)
+    stored = {first.url: (first.etag, first.last_modified)}
+    second = gather_paths(feedserver, "/good.xml", validators=stored)["/good.xml"]
+    assert second.status is SourceStatus.NOT_MODIFIED and second.items == ()
+    assert (second.etag, second.last_modified) == (GOOD_ETAG, GOOD_LAST_MODIFIED)  # kept for the next run
+    (_, plain), (_, conditional) = feedserver.hits
+    assert "if-none-match" not in plain
+    assert conditional["if-none-match"] == GOOD_ETAG and conditional["if-modified-since"] == GOOD_LAST_MODIFIED
+
+
+def test_failures_are_values_beside_a_good_feed_in_one_call(feedserver) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    started = time.perf_counter()
+    results = gather_paths(feedserver, "/good.xml", "/error500", "/slow", "/malformed", "/big", "/missing")
+    elapsed = time.perf_counter() - started
+    assert results["/good.xml"].status is SourceStatus.OK and len(results["/good.xml"].items) == 3
+    failed = {name: r.error for name, r in results.items() if r.status is SourceStatus.FAILED}
+    assert failed == {
+        "/error500": "HTTP 500 Internal Server Error",
+        "/slow": "timed out after 0.5 s",
+        "/malformed": failed["/malformed"],
+        "/big": failed["/big"],
+        "/missing": "HTTP 404 Not Found",
+    }
+    assert (failed["/malformed"] or "").startswith("not a feed")
+    assert (failed["/big"] or "").startswith("response larger than 16384 bytes")
+    assert elapsed < 2  # the slow server costs its deadline, not its 3 s
+
+
+def test_a_compressed_body_is_cut_off_by_what_it_inflates_to(feedserver) -> None:  # type: ignore[no-untyped-def]
+    # Content-Length counts the small gzip body, so only counting inflated bytes while streaming stops it.
+    body = gzip.compress(b"<rss>" + b"x" * 50_000)
+    feedserver.add("/packed", Response(body=body, headers={"Content-Encoding": "gzip"}))
+    result = gather_paths(feedserver, "/packed")["/packed"]
+    assert len(body) < 16 * 1024
+    assert result.status is SourceStatus.FAILED and result.error == "response larger than 16384 bytes; cut off"
+
+
+def test_loopback_refusal_names_the_address_and_the_setting(feedserver) -> None:  # type: ignore[no-untyped-def]
+    strict = FetchSettings(timeout_seconds=0.5)
+    result = gather_paths(feedserver, "/good.xml", settings=strict)["/good.xml"]
+    assert result.status is SourceStatus.FAILED
+    assert result.error == (
+        "refused: 127.0.0.1 is a loopback address; set [fetch] allow_private_networks = true to allow"
+    )
+    assert feedserver.hits == []
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://[::ffff:127.0.0.1]/feed", "loopback"),  # IPv4-mapped: Python 3.11 alone would not call it loopback
+        ("http://10.0.0.8/feed", "private"),
+        ("http://[fe80::1]/feed", "link-local"),
+        ("http://100.64.0.1/feed", "non-public"),
+        ("http://224.0.0.1/feed", "reserved"),
+    ],
+)
+def test_every_non_public_address_kind_is_refused_before_connecting(url: str, kind: str) -> None:
+    # The address check alone: nothing here may ever send a packet off loopback, even if it regressed.
+    import asyncio
+
+    from digest.errors import FetchError
+    from digest.sources.fetch import check_address
+
+    with pytest.raises(FetchError, match=f"a {kind} address"):
+        asyncio.run(check_address(url, allow_private=False))
+
+
+def test_a_redirect_is_followed_to_the_feed(feedserver) -> None:  # type: ignore[no-untyped-def]
+    result = gather_paths(feedserver, "/redirect")["/redirect"]
+    assert result.status is SourceStatus.OK and len(result.items) == 3
+    assert result.final_url == f"{feedserver.base}/good.xml"
+    assert result.moved_to is None  # a 302 is temporary: the subscription keeps its URL
+    assert [path for path, _ in feedserver.hits] == ["/redirect", "/good.xml"]
+
+
+def test_the_hostile_feed_arrives_sanitised(feedserver) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    (item,) = gather_paths(feedserver, "/hostile.xml")["/hostile.xml"].items
+    html = item.html.lower()
+    for bad in ("<script", "javascript:", "<iframe", "<svg", "<form", "data:"):
+        assert bad not in html, bad
+    assert not re.search(r"<[^>]*\son\w+\s*=", html)
+    assert item.url is None and item.title == "Harmless title"
+
+
+@pytest.mark.parametrize("url", ["http://[::1/feed", "http://" + "a" * 70 + ".example/feed", "http://h:99999/"])
+def test_an_unusable_url_fails_alone(feedserver, url: str) -> None:  # type: ignore[no-untyped-def]
+    specs = [FeedSpec(url=url, name="bad"), FeedSpec(url=f"{feedserver.base}/good.xml", name="good")]
+    bad, good = gather_feeds(specs, FetchSettings(timeout_seconds=0.5), {})
+    assert bad.status is SourceStatus.FAILED and (bad.error or "").startswith("invalid URL")
+    assert good.status is SourceStatus.FAILED and "loopback" in (good.error or "")  # reached, and judged, on its own
+
+
+def test_a_busy_host_does_not_hold_slots_other_hosts_need(feedserver) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    started, seen = time.monotonic(), {}
+
+    def slow(handler):  # type: ignore[no-untyped-def]
+        time.sleep(0.4)
+        return Response(body=RSS)
+
+    def stamp(handler):  # type: ignore[no-untyped-def]
+        seen["other"] = time.monotonic() - started
+        return Response(body=RSS)
+
+    for i in range(8):
+        feedserver.add(f"/busy{i}", slow)
+    feedserver.add("/other", stamp)
+    # 127.0.0.1 and localhost are two hosts to the fetcher; 8 feeds on one, 1 on the other, 5 slots.
+    specs = [FeedSpec(url=f"{feedserver.base}/busy{i}") for i in range(8)]
+    specs.append(FeedSpec(url=f"{feedserver.base.replace('127.0.0.1', 'localhost')}/other"))
+    results = gather_feeds(specs, FetchSettings(concurrency=5, timeout_seconds=3, allow_private_networks=True), {})
+    assert all(r.status is SourceStatus.OK for r in results)
+    assert seen["other"] < 0.3  # not queued behind the busy host's first round

@@ -2,16 +2,21 @@
 
 `gather_feeds` turns every configured feed into a SourceResult: ok with items,
 not modified, or failed with a reason. It never raises for one bad feed.
+Failures are logged at debug level here, with their cause; `pipeline` logs the
+one warning line per failed source that a person reads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from ..config import FetchSettings
 from ..errors import FetchError, SourceError
 from ..models import FeedSpec, SourceResult, SourceStatus
+
+log = logging.getLogger("digest.sources")
 
 
 def gather_feeds(
@@ -30,6 +35,7 @@ def gather_feeds(
     for spec, outcome in zip(specs, fetch_all(specs, settings, validators, progress), strict=True):
         name = spec.name or spec.url
         if isinstance(outcome, FetchError):
+            _log_failure(outcome)
             results.append(
                 SourceResult(
                     name=name,
@@ -64,6 +70,7 @@ def gather_feeds(
         try:
             title, items = parse_feed(outcome, spec)
         except SourceError as e:
+            _log_failure(e)
             results.append(SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=e.reason))
             continue
         results.append(
@@ -80,6 +87,12 @@ def gather_feeds(
             )
         )
     return results
+
+
+def _log_failure(error: SourceError) -> None:
+    cause = error.__cause__
+    detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+    log.debug("%s failed: %s: %s%s", type(error).__name__, error.url, error.reason, detail)
 
 
 def probe_feed(url: str, settings: FetchSettings) -> tuple[str, str]:

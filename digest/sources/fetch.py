@@ -70,8 +70,9 @@ async def _fetch_all(
         async def one(spec: FeedSpec) -> FetchOutcome:
             nonlocal done
             etag, modified = validators.get(spec.url, (None, None))
-            host = per_host.setdefault(urlsplit(spec.url).hostname or "", asyncio.Semaphore(PER_HOST))
-            async with limit, host:
+            host = per_host.setdefault(_host_key(spec.url), asyncio.Semaphore(PER_HOST))
+            # The host slot first: a task waiting on a busy host must not hold one of the global slots.
+            async with host, limit:
                 try:
                     outcome: FetchOutcome = await fetch_feed(client, spec, settings, etag, modified)
                 except FetchError as e:
@@ -82,6 +83,13 @@ async def _fetch_all(
             return outcome
 
         return list(await asyncio.gather(*(one(s) for s in specs)))
+
+
+def _host_key(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # an unparseable URL fails in fetch_feed, with its reason
+        return ""
 
 
 async def fetch_feed(
@@ -99,6 +107,8 @@ async def fetch_feed(
         raise FetchError(spec.url, f"timed out after {settings.timeout_seconds:g} s") from None
     except httpx.HTTPError as e:
         raise FetchError(spec.url, describe_http_error(e, settings.timeout_seconds)) from e
+    except (httpx.InvalidURL, ValueError) as e:  # urlsplit, IDNA or httpx refusing the URL or a Location
+        raise FetchError(spec.url, f"invalid URL: {e}") from e
 
 
 async def _fetch(
@@ -127,6 +137,7 @@ async def _fetch(
                 if wait is not None and response.status_code in (429, 503):
                     reason += f"; asked to wait {wait:.0f} s"
                 raise FetchError(url, reason, retry_after=wait if response.status_code in (429, 503) else None)
+            _check_declared_size(response, url, settings.max_bytes)
             body = await _read_capped(response, url, settings.max_bytes)
             return RawFeed(
                 url=url,
@@ -137,6 +148,14 @@ async def _fetch(
                 moved=bool(permanent),
             )
     raise FetchError(url, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _check_declared_size(response: httpx.Response, url: str, max_bytes: int) -> None:
+    # A declared length over the cap fails before any byte is read. It counts the compressed
+    # body, so it can only refuse early; _read_capped still counts what decompression yields.
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(url, f"response larger than {max_bytes} bytes (it declares {declared})")
 
 
 async def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> bytes:
@@ -157,22 +176,35 @@ async def check_address(url: str, allow_private: bool) -> None:
         raise FetchError(url, f"refused: only http and https URLs are fetched, not {parts.scheme or 'none'!r}")
     if allow_private:
         return
+    host = parts.hostname
+    # httpx resolves the name again to connect; a DNS server that answers differently the
+    # second time (rebinding) is not caught here. Pinning the checked address needs a custom
+    # transport; until then this stops misconfiguration and plain internal URLs.
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
-        raise FetchError(url, f"DNS lookup failed for {parts.hostname}: {e.strerror}") from e
+        raise FetchError(url, f"DNS lookup failed for {host}: {e.strerror}") from e
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])  # drop an IPv6 zone id
         kind = _private_kind(address)
         if kind:
+            subject = f"{host} is" if _is_ip_literal(host) else f"{host} resolves to {address},"
             raise FetchError(
-                url,
-                f"refused: {parts.hostname} resolves to {address}, a {kind} address; "
-                "set [fetch] allow_private_networks = true to allow",
+                url, f"refused: {subject} a {kind} address; set [fetch] allow_private_networks = true to allow"
             )
 
 
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _private_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, though Python 3.11 says not
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:
@@ -181,6 +213,8 @@ def _private_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str
         return "private"
     if address.is_reserved or address.is_multicast or address.is_unspecified:
         return "reserved"
+    if not address.is_global:  # e.g. 100.64.0.0/10, carrier-grade NAT
+        return "non-public"
     return None
 
 

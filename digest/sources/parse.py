@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import ParseError
-from ..htmltext import html_to_text, sanitize_html
+from ..htmltext import html_to_text, sanitize_html, scrub_text
 from ..models import FeedSpec, ItemData, RawFeed
 
 MAX_ENTRIES = 500  # a feed with more entries than this is truncated, newest first as served
@@ -48,7 +48,7 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
         raise ParseError(raw.url, f"not a feed{detail}")
     title = str(parsed.feed.get("title") or "").strip()
     source = spec.name or title or urlsplit(spec.url).hostname or spec.url
-    items = [item for e in parsed.entries[:MAX_ENTRIES] if (item := _entry_item(e, spec, source))]
+    items = [item for e in parsed.entries[:MAX_ENTRIES] if (item := _entry_item(e, spec, source, raw.url))]
     return title, items
 
 
@@ -64,25 +64,27 @@ def discover_feeds(body: bytes, base_url: str) -> list[str]:
     return found
 
 
-def _entry_item(entry: Any, spec: FeedSpec, source: str) -> ItemData | None:
+def _entry_item(entry: Any, spec: FeedSpec, source: str, feed_url: str) -> ItemData | None:
     body = ""
     if entry.get("content"):
         body = max((c.get("value", "") for c in entry.content), key=len)
     body = body or entry.get("summary", "") or entry.get("itunes_summary", "")
-    clean = sanitize_html(body) if body else ""
+    # Given bytes, feedparser has no base URL (only xml:base): relative links are resolved here.
+    # Not via Content-Location, which would also rewrite RSS guids and so change every item's key.
+    link = _absolute_link(entry.get("link"), feed_url)
+    clean = sanitize_html(body, feed_url) if body else ""  # the document is the base, as for xml:base
     text = html_to_text(clean)
     title = html_to_text(entry.get("title", "")).replace("\n", " ").strip()
     if not text and not title:
         return None
-    link = entry.get("link") or None
-    guid = entry.get("id") or link or _hash(title, text)
+    guid = entry.get("id") or entry.get("link") or _hash(title, text)  # as served: keys stay stable
     return ItemData(
         source=source,
         source_url=spec.url,
         guid=str(guid),
         title=title or _first_words(text),
         text=text or title,
-        url=link if _is_web_url(link) else None,
+        url=link,
         # dict.get skips feedparser's deprecated updated->published key mapping (and its warning)
         published=_date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
         html=clean,
@@ -92,7 +94,7 @@ def _entry_item(entry: Any, spec: FeedSpec, source: str) -> ItemData | None:
 
 def _looks_like_json_feed(raw: RawFeed) -> bool:
     ctype = {k.lower(): v for k, v in raw.headers.items()}.get("content-type", "")
-    return "json" in ctype or raw.content[:200].lstrip().startswith(b"{")
+    return "json" in ctype or raw.content[:200].lstrip().removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
 
 
 def _parse_json_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
@@ -100,35 +102,54 @@ def _parse_json_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]
         doc = json.loads(raw.content)
     except (ValueError, UnicodeDecodeError) as e:
         raise ParseError(raw.url, f"not a feed: invalid JSON ({_short(str(e))})") from e
+    except RecursionError:  # thousands of nested brackets: hostile, not a feed
+        raise ParseError(raw.url, "not a feed: JSON nested too deeply") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
         raise ParseError(raw.url, "not a feed: JSON without an items list")
-    title = str(doc.get("title") or "").strip()
+    title = _json_str(doc.get("title"))
     source = spec.name or title or urlsplit(spec.url).hostname or spec.url
-    return title, list(_json_items(doc["items"][:MAX_ENTRIES], spec, source))
+    return title, list(_json_items(doc["items"][:MAX_ENTRIES], spec, source, raw.url))
 
 
-def _json_items(entries: Iterable[Any], spec: FeedSpec, source: str) -> Iterable[ItemData]:
+def _json_items(entries: Iterable[Any], spec: FeedSpec, source: str, feed_url: str) -> Iterable[ItemData]:
     for e in entries:
         if not isinstance(e, dict):
             continue
-        body = str(e.get("content_html") or "")
-        clean = sanitize_html(body) if body else ""
-        text = html_to_text(clean) if clean else str(e.get("content_text") or e.get("summary") or "").strip()
-        title = str(e.get("title") or "").strip()
+        link = _absolute_link(e.get("url"), feed_url)
+        body = _json_str(e.get("content_html"))
+        clean = sanitize_html(body, feed_url) if body else ""  # the document is the base, as for xml:base
+        text = html_to_text(clean) if clean else _json_str(e.get("content_text") or e.get("summary"))
+        title = _json_str(e.get("title"))
         if not text and not title:
             continue
-        link = e.get("url") if isinstance(e.get("url"), str) else None
         yield ItemData(
             source=source,
             source_url=spec.url,
-            guid=str(e.get("id") or link or _hash(title, text)),
+            guid=_json_str(e.get("id")) or _json_str(e.get("url")) or _hash(title, text),
             title=title or _first_words(text),
             text=text or title,
-            url=link if _is_web_url(link) else None,
+            url=link,
             published=_iso_date(e.get("date_published") or e.get("date_modified")),
             html=clean,
             weight=spec.weight,
         )
+
+
+def _json_str(value: Any) -> str:
+    # JSON Feed fields are plain strings, but a hostile feed may put anything there.
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return scrub_text(str(value)).strip()
+
+
+def _absolute_link(value: Any, feed_url: str) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        url = urljoin(feed_url, scrub_text(value.strip()))
+    except ValueError:
+        return None
+    return url if _is_web_url(url) else None
 
 
 def _date(struct: Any) -> datetime | None:
@@ -150,9 +171,9 @@ def _iso_date(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return _not_future(parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC (year 1, +05:00)
         return None
-    return _not_future(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def _is_web_url(url: Any) -> bool:
