@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.http_server import Response, http_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2026-11-24"
@@ -30,45 +30,16 @@ training runs of mid-sized open-weight models within reach of university labs.&l
 </channel></rss>"""
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.path == "/good.xml":
-            self.reply(200, GOOD_FEED.encode(), "application/rss+xml")
-        elif self.path == "/error.xml":
-            self.reply(500, b"boom", "text/plain")
-        elif self.path == "/slow.xml":
-            time.sleep(4)  # the config's timeout is 1 s
-            self.reply(200, GOOD_FEED.encode(), "application/rss+xml")
-        elif self.path == "/malformed.xml":
-            self.reply(200, b"\x00\x01 this is <<< not a feed at all {{{", "application/rss+xml")
-        else:
-            self.reply(404, b"not found", "text/plain")
-
-    def reply(self, status: int, body: bytes, ctype: str) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (the timeout case)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def feed_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    """One good feed and three broken ones on 127.0.0.1 (tests/http_server.py)."""
+    rss = {"Content-Type": "application/rss+xml"}
+    with http_server() as site:
+        site.add("/good.xml", Response(body=GOOD_FEED.encode(), headers=rss))
+        site.add("/error.xml", Response(500, b"boom"))
+        site.add("/slow.xml", Response(body=GOOD_FEED.encode(), headers=rss, delay=4))  # the config's timeout is 1 s
+        site.add("/malformed.xml", Response(body=b"\x00\x01 this is <<< not a feed at all {{{", headers=rss))
+        yield site.base
 
 
 def test_broken_feeds_are_named_and_the_issue_comes_from_the_good_feed_and_seeds(
