@@ -95,7 +95,7 @@ def once(
     if not quiet:
         from .summary import format_summary
 
-        click.echo(format_summary(report, time.perf_counter() - started), err=True)
+        click.echo(format_summary(report, time.perf_counter() - started, every_source=verbose > 0), err=True)
 
 
 @cli.command()
@@ -113,7 +113,7 @@ def fetch(config_path: str | None, verbose: int, quiet: bool) -> None:
     if not quiet:
         from .summary import format_summary
 
-        click.echo(format_summary(report, time.perf_counter() - started), err=True)
+        click.echo(format_summary(report, time.perf_counter() - started, every_source=verbose > 0), err=True)
 
 
 @cli.command()
@@ -371,14 +371,21 @@ def _errors_as_exit() -> Iterator[None]:
 
 
 def _progress(quiet: bool) -> Callable[[int, int], None] | None:
-    """A one-line fetch counter on a terminal; nothing when quiet or when stderr is a file or pipe."""
+    """A fetch progress bar on a terminal; nothing when quiet or when stderr is a file or pipe."""
     if quiet or not sys.stderr.isatty():
         return None
+    bar: Any = None
+    shown = 0
 
     def show(done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        sys.stderr.write(f"\rdigest: fetching feeds {done}/{total}{end}")
-        sys.stderr.flush()
+        nonlocal bar, shown
+        if bar is None:
+            bar = click.progressbar(length=total, label="digest: fetching feeds", file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(done - shown)
+        shown = done
+        if done >= total:
+            bar.__exit__(None, None, None)
 
     return show
 

@@ -64,6 +64,7 @@ class ItemData:
     published: datetime | None = None
     html: str = ""
     weight: float = 1.0
+    date_note: str = ""  # why a date the source gave was not believed (then `published` is None)
 
     @property
     def key(self) -> str:

@@ -171,3 +171,48 @@ def test_json_feed_with_hostile_values_gives_clean_strings() -> None:
 def test_broken_json_is_a_parse_error(body: bytes, reason: str) -> None:
     with pytest.raises(ParseError, match=re.escape(reason)):
         parse(body, headers={"Content-Type": "application/feed+json"})
+
+
+def test_unreadable_and_future_dates_fall_back_to_undated_and_are_flagged() -> None:
+    _, items = parse(
+        rss(
+            "<item><guid>ok</guid><title>ok</title><pubDate>Mon, 23 Nov 2026 08:00:00 GMT</pubDate></item>",
+            "<item><guid>garbage</guid><title>garbage</title><pubDate>the day after tomorrow</pubDate></item>",
+            "<item><guid>future</guid><title>future</title><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item>",
+            "<item><guid>none</guid><title>none</title></item>",
+        )
+    )
+    by_guid = {i.guid: i for i in items}
+    assert by_guid["ok"].published == datetime(2026, 11, 23, 8, 0, tzinfo=UTC) and by_guid["ok"].date_note == ""
+    assert by_guid["garbage"].published is None
+    assert by_guid["garbage"].date_note == "unreadable date 'the day after tomorrow'"
+    assert by_guid["future"].published is None
+    assert by_guid["future"].date_note == "date in the future (2100-01-01)"
+    assert by_guid["none"].published is None and by_guid["none"].date_note == ""  # no date is not an error
+
+
+def test_a_readable_updated_date_wins_over_an_unreadable_published_one() -> None:
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>
+    <entry><id>e1</id><title>t</title><published>yesterday-ish</published>
+    <updated>2026-11-20T10:00:00Z</updated><summary>s</summary></entry></feed>"""
+    _, (item,) = parse(atom)
+    assert item.published == datetime(2026, 11, 20, 10, 0, tzinfo=UTC) and item.date_note == ""
+
+
+def test_json_feed_dates_are_flagged_the_same_way() -> None:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [
+            {"id": "a", "content_text": "a", "date_published": "not a date"},
+            {"id": "b", "content_text": "b", "date_published": "2100-01-01T00:00:00Z"},
+            {"id": "c", "content_text": "c", "date_published": 12345},
+            {"id": "d", "content_text": "d"},
+        ],
+    }
+    _, items = parse(json.dumps(doc).encode(), headers={"Content-Type": "application/feed+json"})
+    assert [(i.guid, i.published, i.date_note) for i in items] == [
+        ("a", None, "unreadable date 'not a date'"),
+        ("b", None, "date in the future (2100-01-01)"),
+        ("c", None, "unreadable date '12345'"),
+        ("d", None, ""),
+    ]

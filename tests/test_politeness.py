@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,8 +65,11 @@ def test_runs_skip_gone_feeds_honour_retry_after_and_do_not_reparse_unchanged_bo
     # second run: same body -> not modified; gone and busy are not requested again; flaky is retried once more
     assert second.returncode == 0, second.stderr
     assert "sources: 4 ok, 1 not modified, 1 failed, 2 deferred" in second.stderr
-    assert "deferred: gone (" in second.stderr and "410 Gone" in second.stderr
-    assert "deferred: busy (" in second.stderr and "backing off" in second.stderr
+    table = {
+        line.split()[3]: line for line in second.stderr.splitlines() if re.match(r"digest:\s+(deferred|failed) ", line)
+    }
+    assert "410 Gone" in table["gone"] and "deferred" in table["gone"]
+    assert "backing off" in table["busy"] and "deferred" in table["busy"]
     assert hits.count("/gone.xml") == 1 and hits.count("/busy.xml") == 1
     assert hits.count("/same.xml") == 2 and hits.count("/flaky.xml") == 2
     rows = {r["name"]: r for r in map(json.loads, listing.splitlines())}
@@ -162,5 +166,6 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
             timeout=60,
         )
     on_terminal = b"".join(chunks).decode()
-    assert "fetching feeds 2/2" in on_terminal
+    assert re.search(r"fetching feeds\s+\[#+\]\s+2/2", on_terminal), on_terminal  # a full bar at the end
+    assert "status  items  source" in on_terminal  # then the summary table
     assert "fetching feeds" not in piped.stderr and "sources:" in piped.stderr

@@ -78,6 +78,7 @@ def _entry_item(entry: Any, spec: FeedSpec, source: str, feed_url: str) -> ItemD
     if not text and not title:
         return None
     guid = entry.get("id") or entry.get("link") or _hash(title, text)  # as served: keys stay stable
+    published, date_note = _entry_date(entry)
     return ItemData(
         source=source,
         source_url=spec.url,
@@ -85,10 +86,10 @@ def _entry_item(entry: Any, spec: FeedSpec, source: str, feed_url: str) -> ItemD
         title=title or _first_words(text),
         text=text or title,
         url=link,
-        # dict.get skips feedparser's deprecated updated->published key mapping (and its warning)
-        published=_date(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
+        published=published,
         html=clean,
         weight=spec.weight,
+        date_note=date_note,
     )
 
 
@@ -122,6 +123,7 @@ def _json_items(entries: Iterable[Any], spec: FeedSpec, source: str, feed_url: s
         title = _json_str(e.get("title"))
         if not text and not title:
             continue
+        published, date_note = _iso_date(e.get("date_published") or e.get("date_modified"))
         yield ItemData(
             source=source,
             source_url=spec.url,
@@ -129,9 +131,10 @@ def _json_items(entries: Iterable[Any], spec: FeedSpec, source: str, feed_url: s
             title=title or _first_words(text),
             text=text or title,
             url=link,
-            published=_iso_date(e.get("date_published") or e.get("date_modified")),
+            published=published,
             html=clean,
             weight=spec.weight,
+            date_note=date_note,
         )
 
 
@@ -152,28 +155,49 @@ def _absolute_link(value: Any, feed_url: str) -> str | None:
     return url if _is_web_url(url) else None
 
 
-def _date(struct: Any) -> datetime | None:
-    if not struct:
-        return None
+# A bad date falls back to "undated" (neutral recency in ranking) and says why, so the
+# run summary can name the feed: a date we cannot read, or one days ahead of our clock
+# (a broken clock, or a trick to stay on top).
+
+
+def _entry_date(entry: Any) -> tuple[datetime | None, str]:
+    # dict.get skips feedparser's deprecated updated->published key mapping (and its warning)
+    unread = None
+    for key in ("published", "updated"):
+        raw = dict.get(entry, key)
+        struct = dict.get(entry, f"{key}_parsed")
+        if struct:
+            return _checked(_from_struct(struct), raw)
+        unread = unread or raw
+    return (None, f"unreadable date {_short(scrub_text(str(unread)), 40)!r}") if unread else (None, "")
+
+
+def _from_struct(struct: Any) -> datetime | None:
     try:
-        return _not_future(datetime.fromtimestamp(calendar.timegm(struct), tz=UTC))
+        return datetime.fromtimestamp(calendar.timegm(struct), tz=UTC)
     except (OverflowError, ValueError, TypeError, OSError):
         return None
 
 
-def _not_future(when: datetime) -> datetime | None:
-    # A date days ahead is a broken clock or a trick to stay on top: treat the item as undated.
-    return None if when > datetime.now(UTC) + FUTURE_SLACK else when
+def _checked(when: datetime | None, raw: Any) -> tuple[datetime | None, str]:
+    if when is None:
+        return None, f"unreadable date {_short(scrub_text(str(raw or '')), 40)!r}"
+    if when > datetime.now(UTC) + FUTURE_SLACK:
+        return None, f"date in the future ({when.date().isoformat()})"
+    return when, ""
 
 
-def _iso_date(value: Any) -> datetime | None:
+def _iso_date(value: Any) -> tuple[datetime | None, str]:
+    if value is None or value == "":
+        return None, ""
     if not isinstance(value, str):
-        return None
+        return None, f"unreadable date {_short(scrub_text(str(value)), 40)!r}"
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return _not_future(parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+        when = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC (year 1, +05:00)
-        return None
+        when = None
+    return _checked(when, value)
 
 
 def _is_web_url(url: Any) -> bool:
