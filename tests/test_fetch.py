@@ -347,3 +347,18 @@ def test_a_busy_host_does_not_hold_slots_other_hosts_need(feedserver) -> None:  
     results = gather_feeds(specs, FetchSettings(concurrency=5, timeout_seconds=3, allow_private_networks=True), {})
     assert all(r.status is SourceStatus.OK for r in results)
     assert seen["other"] < 0.3  # not queued behind the busy host's first round
+
+
+@pytest.mark.parametrize("wrap", [True, False], ids=["zlib-wrapped", "raw"])
+def test_a_deflate_body_is_inflated(wrap: bool) -> None:
+    import zlib
+
+    # RFC 9110 says deflate is zlib-wrapped; some servers send raw deflate. Both must read.
+    packer = zlib.compressobj(wbits=15 if wrap else -15)
+    body = packer.compress(RSS) + packer.flush()
+    with http_server() as site:
+        site.add("/deflated", Response(body=body, headers={"Content-Encoding": "deflate"}))
+        (result,) = gather(f"{site.base}/deflated")
+        (accept,) = {h.get("accept-encoding", "") for path, h in site.hits if path == "/deflated"}
+    assert "deflate" in accept and "gzip" in accept
+    assert result.status is SourceStatus.OK and [i.guid for i in result.items] == ["1", "2"]
