@@ -23,6 +23,10 @@ from ..models import FeedSpec, ItemData, RawFeed
 MAX_ENTRIES = 500  # a feed with more entries than this is truncated, newest first as served
 FUTURE_SLACK = timedelta(days=1)  # clocks and time zones differ; further ahead is not believed
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json", "application/json")
+FEEDPARSER_OPTIONS = {
+    "sanitize_html": False,  # nh3 does it below, with a stricter allowlist
+    "resolve_relative_uris": True,
+}
 _LINK = re.compile(r"<link\b[^>]*>", re.I)
 _ATTR = re.compile(r"""([\w-]+)\s*=\s*(["'])(.*?)\2""", re.S)
 
@@ -34,10 +38,7 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
     import feedparser
 
     parsed = feedparser.parse(
-        raw.content,
-        response_headers={k.lower(): v for k, v in raw.headers.items()},
-        sanitize_html=False,  # nh3 does it below, with a stricter allowlist
-        resolve_relative_uris=True,
+        raw.content, response_headers={k.lower(): v for k, v in raw.headers.items()}, **FEEDPARSER_OPTIONS
     )
     if not parsed.entries and not parsed.get("version"):
         found = discover_feeds(raw.content, raw.url)
