@@ -1,6 +1,10 @@
 """Write the static archive: issue pages and JSON, index, Atom feed, stylesheet, all atomically.
 
 `publish_issue` rewrites only what one new issue changes; `rebuild_archive` writes everything.
+Every file is replaced whole (fsutil.write_atomic), issue pages before the index and feed
+that link to them, so a run killed at any moment leaves each file old or new, never
+half-written; the next run or `digest archive build` completes the rest and clears the
+temporary files a killed run left behind.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .fsutil import write_atomic
+from .fsutil import remove_stale_temp_files, write_atomic
 from .models import Brand, Issue, SourceHealth
 from .render import (
     TEMPLATES_DIR,
@@ -41,6 +45,7 @@ def publish_issue(
     issues = _one_per_date([*all_issues, issue])
     dates = [i.date for i in issues]
     at = dates.index(issue.date)
+    _clear_leftovers(archive)
     page = _write_issue(archive, env, brand, issues, at)
     for neighbour in (at - 1, at + 1):  # their prev/next links now point at this issue
         if 0 <= neighbour < len(issues):
@@ -54,6 +59,7 @@ def rebuild_archive(
 ) -> None:
     """Write every page, the index, the feed and the static files (`digest archive build`)."""
     issues = _one_per_date(all_issues)
+    _clear_leftovers(archive)
     for at in range(len(issues)):
         _write_issue(archive, env, brand, issues, at)
     _write_common(archive, env, brand, issues, health)
@@ -62,6 +68,11 @@ def rebuild_archive(
 def issue_page_path(archive: Path, day: date) -> Path:
     """Where the page of the issue for `day` lives: issues/YYYY-MM-DD.html."""
     return archive / "issues" / f"{day.isoformat()}.html"
+
+
+def _clear_leftovers(archive: Path) -> None:
+    for folder in (archive, archive / "issues"):
+        remove_stale_temp_files(folder)
 
 
 def _one_per_date(issues: Sequence[Issue]) -> list[Issue]:

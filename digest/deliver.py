@@ -2,6 +2,11 @@
 
 One message per recipient, so recipients never see each other. Header values pass
 through `_header` so CR, LF and other control characters never reach a header.
+
+A lost connection is not always a failure: once the whole message (up to its final
+CRLF.CRLF) has gone to the server, the server may have accepted it even though its
+reply never arrived (RFC 1047). That case raises DeliveryUncertain, which is never
+retried, so a reader never gets the issue twice.
 """
 
 from __future__ import annotations
@@ -25,8 +30,16 @@ from .fsutil import PRIVATE_MODE, write_atomic
 from .models import Issue, RenderedIssue
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # C0, DEL, C1, Unicode line breaks
+_ID_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")  # the right of a Message-ID's @
 SMTP_ERRORS = (smtplib.SMTPException, OSError)
 log = logging.getLogger("digest.deliver")
+
+
+class DeliveryUncertain(DeliveryError):  # noqa: N818 (it is not an error that the message is lost)
+    """The message may have been delivered: the connection was lost after all of it went out.
+
+    Never retried: the ledger records the delivery as 'unknown' for the user to resolve.
+    """
 
 
 class Mailer(Protocol):
@@ -69,9 +82,18 @@ def build_message(
 
 
 def message_id(issue: Issue, sender: str, recipient: str) -> str:
-    domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
     token = hashlib.sha1(recipient.strip().lower().encode()).hexdigest()[:16]
-    return f"<digest.{issue.date.isoformat()}.{token}@{_header(domain)}>"
+    return f"<digest.{issue.date.isoformat()}.{token}@{id_domain(sender)}>"
+
+
+def id_domain(sender: str) -> str:
+    """The sender's domain for Message-ID and List-Id: ASCII (an IDN in its xn-- form), else localhost."""
+    domain = parseaddr(sender)[1].rpartition("@")[2]
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "localhost"
+    return domain if _ID_DOMAIN.fullmatch(domain) else "localhost"
 
 
 def _header(value: str) -> str:
@@ -123,17 +145,18 @@ class SmtpMailer:
         self.password = password
         self.retry_delays = tuple(settings.retry_seconds if retry_delays is None else retry_delays)
         self.sleep = sleep
-        self.conn: smtplib.SMTP | None = None
+        self.conn: _SMTP | None = None
         self.down: str | None = None
 
     def send(self, msg: EmailMessage, recipient: str) -> str:
+        """Send one message; DeliveryError when refused or unreachable, DeliveryUncertain when unknowable."""
         if self.down is not None:  # the server stayed unreachable: do not wait again for each recipient
             raise DeliveryError(recipient, self.down)
         for delay in (*self.retry_delays, None):
             try:
                 return self._send_once(msg, recipient)
             except DeliveryError as e:
-                if e.permanent:
+                if e.permanent or isinstance(e, DeliveryUncertain):  # retrying an uncertain send could send twice
                     raise
                 if delay is None:
                     if self.conn is None:
@@ -144,6 +167,7 @@ class SmtpMailer:
         raise AssertionError("unreachable")
 
     def _send_once(self, msg: EmailMessage, recipient: str) -> str:
+        conn: _SMTP | None = None
         try:
             conn = self.conn or self._connect()
             refused = conn.send_message(msg, to_addrs=[recipient])
@@ -154,20 +178,26 @@ class SmtpMailer:
             self._drop()
             raise DeliveryError(recipient, _reply(e.smtp_code, e.smtp_error), permanent=e.smtp_code >= 500) from e
         except SMTP_ERRORS as e:
+            message_out = conn is not None and conn.message_out
             self._drop()
-            raise DeliveryError(recipient, f"SMTP {self.settings.host}:{self.settings.port}: {e}") from e
+            where = f"SMTP {self.settings.host}:{self.settings.port}"
+            if message_out:
+                raise DeliveryUncertain(
+                    recipient, f"{where}: the whole message went out but the server's reply was lost ({e})"
+                ) from e
+            raise DeliveryError(recipient, f"{where}: {e}") from e
         if refused:
             code, reply = refused[recipient]
             raise DeliveryError(recipient, _reply(code, reply), permanent=code >= 500)
         return f"accepted by {self.settings.host}"
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _SMTP:
         s = self.settings
         context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
         if s.security == "ssl":
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
+            conn: _SMTP = _SMTPSSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
         else:
-            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
+            conn = _SMTP(s.host, s.port, timeout=s.timeout_seconds)
         try:
             if s.security == "starttls":
                 conn.starttls(context=context)
@@ -200,6 +230,26 @@ class SmtpMailer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()  # the connection is closed however the sends ended
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib.SMTP that knows whether the whole message of the current transaction went out."""
+
+    message_out = False
+
+    def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        self.message_out = False  # each transaction starts with MAIL FROM
+        return super().mail(sender, options)
+
+    def send(self, s: str | bytes) -> None:  # type: ignore[override]
+        super().send(s)
+        # The DATA payload is the one write that ends with the terminator; a command never does.
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.message_out = True
+
+
+class _SMTPSSL(_SMTP, smtplib.SMTP_SSL):
+    pass
 
 
 def _login(conn: smtplib.SMTP, username: str, password: str) -> None:

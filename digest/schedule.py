@@ -2,7 +2,15 @@
 
 Exactly-once comes from the issues table and the delivery ledger, not from the
 scheduler: a catch-up run or a restart finds the day's issue and sends nobody
-anything twice.
+anything twice. The clock is injected (`clock`), so that tests can move it across
+daylight-saving changes and backwards:
+
+- spring forward: a cron time that does not exist that day fires an hour later, the
+  same day (APScheduler), so no day is skipped;
+- autumn: a cron time that happens twice fires twice; the second fire finds the
+  day's issue and only delivers what is pending;
+- a clock set back past midnight (a wrong clock corrected, a restored VM) finds an
+  issue dated after "today" and makes none for the earlier date.
 """
 
 from __future__ import annotations
@@ -45,6 +53,14 @@ def run_scheduled(settings: Settings, clock: Clock = utc_now) -> None:
         if has_issue(settings, day):
             log.info("the issue for %s exists already: only pending deliveries go out", day)
             report = send_issue(settings, now, day)
+        elif is_clock_behind(day, latest_issue_date(settings)):
+            log.warning(
+                "the clock says it is %s, but an issue dated later exists: the clock went back; no issue made "
+                "(make one by hand with `digest once --date %s` if it is wanted)",
+                day,
+                day,
+            )
+            return
         else:
             report = run_issue(settings, now, issue_date=day)
     except NothingToSend as e:
@@ -72,11 +88,30 @@ def make_trigger(cron: str, tz: tzinfo) -> CronTrigger:
     return CronTrigger.from_crontab(cron, timezone=tz)
 
 
-def should_catch_up(settings: Settings, now: datetime, has_issue: Callable[[date], bool]) -> bool:
-    """True when today's run time has passed and today has no issue yet."""
+def latest_issue_date(settings: Settings) -> date | None:
+    """The date of the newest stored issue, or None."""
+    from .pipeline import load_issue
+
+    try:
+        return load_issue(settings, None).date
+    except NothingToSend:
+        return None
+
+
+def is_clock_behind(today: date, latest: date | None) -> bool:
+    """An issue dated after `today` exists: the clock went back (or was wrong when that issue was made)."""
+    return latest is not None and latest > today
+
+
+def should_catch_up(
+    settings: Settings, now: datetime, has_issue: Callable[[date], bool], latest: date | None = None
+) -> bool:
+    """True when today's run time has passed, today has no issue yet, and no later issue exists."""
 
     tz = settings.tz
     local = now.astimezone(tz)
+    if is_clock_behind(local.date(), latest):
+        return False
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     trigger = make_trigger(settings.cron, tz)
     first = trigger.get_next_fire_time(None, midnight - timedelta(microseconds=1))
@@ -107,8 +142,9 @@ def _serve_locked(settings: Settings, clock: Clock) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
+    latest = latest_issue_date(settings)
     with open_store(settings.paths.database) as store:
-        catch_up = should_catch_up(settings, clock(), lambda d: store.get_issue_number(d) is not None)
+        catch_up = should_catch_up(settings, clock(), lambda d: store.get_issue_number(d) is not None, latest)
     if catch_up and not stop_requested.is_set():
         log.info("today's run time has passed without an issue: catching up now")
         run_scheduled(settings, clock)
