@@ -6,6 +6,7 @@ print it as one line. Relative paths resolve against the config file's folder.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -26,6 +27,8 @@ DEFAULT_CONCURRENCY = 32  # past ~32 connections one httpx pool turns CPU-bound 
 DEFAULT_TIMEOUT_SECONDS = 20.0
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # a feed bigger than this is a mistake or an attack
 DEFAULT_MAX_PER_SOURCE = 2  # with top_n 5 this forces picks from three sources or more
+FULL_TEXT_EXTRACTOR = "trafilatura"  # feeds with `full_text = true` need it; the `fulltext` extra installs it
+FULL_TEXT_MISSING = "which needs trafilatura: pip install 'digest[fulltext]'"
 SECURITY_CHOICES = ("none", "starttls", "ssl")
 DEFAULT_SENDER = "Daily Insights <digest@localhost>"
 
@@ -104,6 +107,11 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+
+def has_full_text_extractor() -> bool:
+    """Whether trafilatura (the `fulltext` extra) is installed; looked up without importing it."""
+    return importlib.util.find_spec(FULL_TEXT_EXTRACTOR) is not None
 
 
 def find_config(explicit: str | os.PathLike[str] | None) -> Path:
@@ -253,7 +261,7 @@ class _Reader:
         specs = []
         for i, entry in enumerate(raw):
             key = f"feeds[{i}]"
-            t = self.table(entry, key, {"url": _is_str, "name": _is_str, "weight": _is_num})
+            t = self.table(entry, key, {"url": _is_str, "name": _is_str, "weight": _is_num, "full_text": _is_bool})
             url = t.get("url")
             if not url:
                 raise self.fail(f"{key}.url", "is required")
@@ -262,7 +270,10 @@ class _Reader:
             weight = float(t.get("weight", 1.0))
             if weight < 0:
                 raise self.fail(f"{key}.weight", "must not be negative")
-            specs.append(FeedSpec(url=url, name=t.get("name"), weight=weight))
+            full_text = t.get("full_text", False)
+            if full_text and not has_full_text_extractor():
+                raise self.fail(f"{key}.full_text", f"{url} asks for full text, {FULL_TEXT_MISSING}")
+            specs.append(FeedSpec(url=url, name=t.get("name"), weight=weight, full_text=full_text))
         return tuple(specs)
 
     def fetch(self, raw: Any) -> FetchSettings:

@@ -32,6 +32,7 @@ class FeedSpec:
     url: str
     name: str | None = None
     weight: float = 1.0
+    full_text: bool = False  # the feed carries summaries: read each new item's article page
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class SourceResult:
     retry_after: float | None = None
     gone: bool = False
     moved_to: str | None = None  # a permanent redirect: the feed's new address
+    note: str | None = None  # something a person should know about an ok source (articles not read)
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,10 @@ def gather(
         deferred = store.get_deferred(now)
         due = [f for f in specs if f.url not in deferred]
         feeds = gather_feeds(due, settings.fetch, store.get_validators(), store.get_body_hashes(), progress)
+        if any(f.full_text for f in due):  # new items of summary-only feeds get their article's text
+            from .sources.fulltext import add_full_texts
+
+            feeds = add_full_texts(feeds, due, settings.fetch, store.get_item_bodies)
         feeds += [
             SourceResult(name=f.name or f.url, url=f.url, status=SourceStatus.DEFERRED, error=deferred[f.url])
             for f in specs

@@ -70,6 +70,8 @@ def _detail(r: SourceResult) -> str:
     notes = [f"moved to {r.moved_to}"] if r.moved_to else []
     if flagged := date_flags(r.items):
         notes.append(f"{flagged}; treated as undated")
+    if r.note:
+        notes.append(r.note)
     return "; ".join(notes)
 
 

@@ -9,6 +9,8 @@ from datetime import datetime
 
 from ..models import ItemData
 
+GUIDS_PER_QUERY = 500  # one feed's entries (parse.MAX_ENTRIES) in one query, well under SQLite's variable limit
+
 
 def content_hash(item: ItemData) -> str:
     """Versioned, so a change in what we hash never looks like changed content."""
@@ -51,6 +53,22 @@ class ItemsMixin:
             )
             changed += cur.rowcount
         return changed
+
+    def get_item_bodies(self, source_url: str, guids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """(text, html) by guid for the items of one source already stored, among `guids`."""
+        wanted = list(dict.fromkeys(guids))
+        found: dict[str, tuple[str, str]] = {}
+        for start in range(0, len(wanted), GUIDS_PER_QUERY):
+            chunk = wanted[start : start + GUIDS_PER_QUERY]
+            rows = self.db.execute(
+                f"""
+                SELECT i.guid, i.text, i.html FROM items i JOIN sources s ON s.id = i.source_id
+                WHERE s.url = ? AND i.guid IN ({", ".join("?" * len(chunk))})
+                """,  # noqa: S608 (only placeholders are interpolated)
+                (source_url, *chunk),
+            )
+            found.update((r["guid"], (r["text"], r["html"])) for r in rows)
+        return found
 
     def get_unused_items(self, issue_date: str) -> list[ItemData]:
         """Items no other issue consumed (those this date's issue consumed included)."""
