@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ FULL_TEXT_EXTRACTOR = "trafilatura"  # feeds with `full_text = true` need it; th
 FULL_TEXT_MISSING = "which needs trafilatura: pip install 'digest[fulltext]'"
 SECURITY_CHOICES = ("none", "starttls", "ssl")
 DEFAULT_SENDER = "Daily Insights <digest@localhost>"
+# local@domain without what trips the stdlib's header parser ("<@" and "a@[" raised from build_message)
+_ADDRESS = re.compile(r"[^\s\x00-\x1f\x7f-\x9f@<>()\[\],;:\"\\]+@[^\s\x00-\x1f\x7f-\x9f@<>()\[\],;:\"\\]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,26 @@ class Settings:
 def has_full_text_extractor() -> bool:
     """Whether trafilatura (the `fulltext` extra) is installed; looked up without importing it."""
     return importlib.util.find_spec(FULL_TEXT_EXTRACTOR) is not None
+
+
+def is_email_address(value: str) -> bool:
+    """A bare address (no display name) that a message header can carry safely."""
+    return bool(_ADDRESS.fullmatch(value))
+
+
+def sender_address(sender: str) -> str | None:
+    """The one address in a From value as a mail parser reads it ("Acme, Inc. <a@b>" is two), else None."""
+    from email.errors import InvalidHeaderDefect
+    from email.policy import default
+
+    try:
+        header = default.header_factory("From", sender)
+        addresses = header.addresses
+    except (IndexError, AttributeError, ValueError):  # the stdlib parser trips on some broken values ("<@")
+        return None
+    if len(addresses) != 1 or any(isinstance(d, InvalidHeaderDefect) for d in header.defects):
+        return None
+    return addresses[0].addr_spec if is_email_address(addresses[0].addr_spec) else None
 
 
 def find_config(explicit: str | os.PathLike[str] | None) -> Path:
@@ -335,14 +358,16 @@ class _Reader:
         url, mailto = t.get("unsubscribe_url"), t.get("unsubscribe_mailto")
         if url is not None and (not url.startswith("https://") or any(c in url for c in " \r\n<>")):
             raise self.fail("email.unsubscribe_url", "must be an https:// URL without spaces")
-        if mailto is not None and ("@" not in mailto or any(c in mailto for c in " \r\n<>")):
+        if mailto is not None and not is_email_address(mailto):
             raise self.fail("email.unsubscribe_mailto", f"not an email address: {mailto!r}")
         for i, addr in enumerate(t.get("to", [])):
-            if "@" not in addr or any(c in addr for c in "\r\n"):
+            if not is_email_address(addr):
                 raise self.fail(f"email.to[{i}]", f"not an email address: {addr!r}")
         sender = t.get("from", DEFAULT_SENDER)
         if any(c in sender for c in "\r\n"):
             raise self.fail("email.from", "must be one line")
+        if sender_address(sender) is None:
+            raise self.fail("email.from", f"must be one address, like Name <name@example.org>: {sender!r}")
         return EmailSettings(
             sender=sender,
             to=tuple(t.get("to", ())),
@@ -360,7 +385,7 @@ class _Reader:
             key = f"recipients[{i}]"
             t = self.table(entry, key, {"email": _is_str, "interests": _is_str_list})
             address = t.get("email", "")
-            if "@" not in address or any(c in address for c in "\r\n <>"):
+            if not is_email_address(address):
                 raise self.fail(f"{key}.email", f"not an email address: {address!r}")
             if address.lower() in seen:
                 raise self.fail(f"{key}.email", f"{address} is listed twice (here or in [email] to)")

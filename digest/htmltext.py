@@ -34,7 +34,8 @@ CELL_SEPARATOR = " | "
 CLEAN_CONTENT = (DROPPED - {"head"}) | {"math"}
 VOID = {"br", "hr", "img", "meta", "link", "input", "source", "wbr", "col", "area", "base"}
 _SPACE = re.compile(r"\s+")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # a JSON escape like \ud800 makes one; UTF-8 cannot hold it
+# A JSON escape like \ud800 makes a lone surrogate (UTF-8 cannot hold it); NUL breaks C code and headers.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def sanitize_html(raw: str, base_url: str | None = None) -> str:
@@ -57,8 +58,8 @@ def sanitize_html(raw: str, base_url: str | None = None) -> str:
 
 
 def scrub_text(text: str) -> str:
-    """The text with lone surrogates replaced by U+FFFD, so it can be encoded, stored and sent."""
-    return _SURROGATE.sub("\ufffd", text)
+    """The text with lone surrogates and NUL replaced by U+FFFD (as HTML5 does), so it can be stored and sent."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def _absolute_urls(base_url: str) -> Callable[[str, str, str], str | None]:

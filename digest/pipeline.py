@@ -352,9 +352,11 @@ def _deliver_one(
 
 
 def _list_id(settings: Settings) -> str:
-    slug = "".join(c if c.isalnum() else "-" for c in settings.title.lower()).strip("-") or "digest"
-    domain = settings.email.sender.rsplit("@", 1)[-1].strip(" >") or "localhost"
-    return f"{settings.title} <{slug}.{domain}>"
+    from .deliver import id_domain
+
+    # The <list-id> is ASCII (RFC 2919); a title like "Tägliche Einsichten" stays readable before it.
+    slug = "".join(c if c.isascii() and c.isalnum() else "-" for c in settings.title.lower()).strip("-") or "digest"
+    return f"{settings.title} <{slug}.{id_domain(settings.email.sender)}>"
 
 
 def _smtp_password(settings: Settings, dry_run: bool) -> str | None:

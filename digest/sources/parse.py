@@ -29,6 +29,9 @@ FEEDPARSER_OPTIONS = {
 }
 _LINK = re.compile(r"<link\b[^>]*>", re.I)
 _ATTR = re.compile(r"""([\w-]+)\s*=\s*(["'])(.*?)\2""", re.S)
+# feedparser's loose parser calls chr() on numeric character references: &#xD800; or &#1114112; raised.
+_CHARREF = re.compile(rb"&#([xX][0-9a-fA-F]+|[0-9]+)")
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a link with these is broken or a trick: no link
 
 
 def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
@@ -37,9 +40,14 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
         return _parse_json_feed(raw, spec)
     import feedparser
 
-    parsed = feedparser.parse(
-        raw.content, response_headers={k.lower(): v for k, v in raw.headers.items()}, **FEEDPARSER_OPTIONS
-    )
+    try:
+        parsed = feedparser.parse(
+            _defuse_charrefs(raw.content),
+            response_headers={k.lower(): v for k, v in raw.headers.items()},
+            **FEEDPARSER_OPTIONS,
+        )
+    except (UnicodeError, ValueError, OverflowError) as e:  # what _defuse_charrefs cannot see (UTF-16)
+        raise ParseError(raw.url, f"not a feed: {_short(str(e))}") from e
     if not parsed.entries and not parsed.get("version"):
         found = discover_feeds(raw.content, raw.url)
         if found:
@@ -47,7 +55,7 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
         problem = parsed.get("bozo_exception")
         detail = f": {_short(str(problem))}" if problem else ""
         raise ParseError(raw.url, f"not a feed{detail}")
-    title = str(parsed.feed.get("title") or "").strip()
+    title = " ".join(scrub_text(str(parsed.feed.get("title") or "")).split())
     source = spec.name or title or urlsplit(spec.url).hostname or spec.url
     items = [item for e in parsed.entries[:MAX_ENTRIES] if (item := _entry_item(e, spec, source, raw.url))]
     return title, items
@@ -78,12 +86,12 @@ def _entry_item(entry: Any, spec: FeedSpec, source: str, feed_url: str) -> ItemD
     title = html_to_text(entry.get("title", "")).replace("\n", " ").strip()
     if not text and not title:
         return None
-    guid = entry.get("id") or entry.get("link") or _hash(title, text)  # as served: keys stay stable
+    guid = scrub_text(str(entry.get("id") or entry.get("link") or _hash(title, text)))  # as served: keys stay stable
     published, date_note = _entry_date(entry)
     return ItemData(
         source=source,
         source_url=spec.url,
-        guid=str(guid),
+        guid=guid,
         title=title or _first_words(text),
         text=text or title,
         url=link,
@@ -92,6 +100,20 @@ def _entry_item(entry: Any, spec: FeedSpec, source: str, feed_url: str) -> ItemD
         weight=spec.weight,
         date_note=date_note,
     )
+
+
+def _defuse_charrefs(content: bytes) -> bytes:
+    """Character references chr() refuses (NUL, surrogates, past U+10FFFF) become U+FFFD, as in HTML5."""
+    return _CHARREF.sub(_safe_charref, content)
+
+
+def _safe_charref(match: re.Match[bytes]) -> bytes:
+    ref = match.group(1)
+    digits = ref[1:].lstrip(b"0") if ref[:1] in b"xX" else ref.lstrip(b"0")
+    if len(digits) > 7:  # past U+10FFFF in any base (and int() of a huge string is slow)
+        return b"&#xFFFD"
+    code = int(ref[1:], 16) if ref[:1] in b"xX" else int(ref)
+    return match.group(0) if 0 < code < 0xD800 or 0xDFFF < code <= 0x10FFFF else b"&#xFFFD"
 
 
 def _looks_like_json_feed(raw: RawFeed) -> bool:
@@ -153,7 +175,7 @@ def _absolute_link(value: Any, feed_url: str) -> str | None:
         url = urljoin(feed_url, scrub_text(value.strip()))
     except ValueError:
         return None
-    return url if _is_web_url(url) else None
+    return url if _is_web_url(url) and not _URL_CONTROL.search(url) else None
 
 
 # A bad date falls back to "undated" (neutral recency in ranking) and says why, so the
