@@ -19,7 +19,7 @@ from digest.errors import ConfigError
 from digest.models import FeedSpec, ItemData, RunReport, SourceResult, SourceStatus
 from digest.pipeline import gather
 from digest.sources.fetch import USER_AGENT
-from digest.sources.fulltext import MAX_ARTICLES_PER_FEED, add_full_texts
+from digest.sources.fulltext import MAX_ARTICLES_PER_FEED, MAX_PAGE_ELEMENTS, add_full_texts
 from digest.store import Store, open_store
 from digest.summary import format_summary
 from tests.http_server import Response, Site
@@ -199,6 +199,16 @@ def test_unreadable_articles_keep_their_summary_and_are_counted(tmp_path: Path, 
     assert "no main text longer than the summary" in note
     summary = format_summary(RunReport(issue=None, sources=(result,)), 1.0)
     assert "full text: 5 of 6 new articles kept the summary" in summary
+
+
+def test_a_page_too_big_to_extract_keeps_its_summary(tmp_path: Path, feedserver: Site) -> None:
+    # Within the byte cap, but trafilatura's time grows faster than the page: refused before extracting.
+    flood = "<div>" + "<br>" * (MAX_PAGE_ELEMENTS + 1000) + "</div>"
+    feedserver.add("/feed.xml", Response(body=rss(feedserver.base, [("f", "Flood", "The teaser.")]), headers=RSS))
+    feedserver.add("/articles/f", Response(body=article_page(*STORIES["storage"], extra=flood), headers=HTML))
+    result, stored = run_gather(settings_for(tmp_path, f"{feedserver.base}/feed.xml"))
+    assert stored["f"].text == "The teaser."
+    assert "page too big to extract" in (result.note or "")
 
 
 def test_articles_past_the_per_run_limit_keep_their_summary(tmp_path: Path, feedserver: Site) -> None:
