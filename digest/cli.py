@@ -6,6 +6,7 @@ Heavy modules (httpx, feedparser, jinja2, sqlite) load inside the commands so th
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import time
@@ -24,6 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a run stopped by these fails in one line: writes are atomic
 
 
 def config_option(f: F) -> F:
@@ -368,6 +370,12 @@ def _errors_as_exit() -> Iterator[None]:
         if exc.hint:
             click.echo(f"hint: {exc.hint}", err=True)
         sys.exit(code)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:  # anything else is unexpected: its traceback helps
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"digest: error: disk full: no space left on the device{where}; free some and run again", err=True)
+        sys.exit(EXIT_FAILED)
 
 
 def _progress(quiet: bool) -> Callable[[int, int], None] | None:

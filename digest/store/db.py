@@ -6,6 +6,7 @@ can stand behind the same Store methods later.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from ..errors import StorageError
 from .schema import MIGRATIONS, VERSION
 
 BUSY_TIMEOUT_MS = 10_000  # a second process (serve + once) waits this long for the write lock
+FULL_BELOW_BYTES = 256 * 1024  # SQLite says "disk I/O error" when it cannot create its -wal/-shm files
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -28,10 +30,18 @@ def connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA foreign_keys = ON")
         migrate(db)
     except sqlite3.DatabaseError as e:
-        raise StorageError(f"cannot open database {path}: {e}") from e
+        raise StorageError(f"cannot open database {path}: {e}{_if_disk_full(path)}") from e
     except OSError as e:
         raise StorageError(f"cannot create database folder for {path}: {e.strerror or e}") from e
     return db
+
+
+def _if_disk_full(path: Path) -> str:
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return ""
+    return f" (disk full: {free // 1024} KiB free)" if free < FULL_BELOW_BYTES else ""
 
 
 def migrate(db: sqlite3.Connection) -> None:
