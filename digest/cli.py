@@ -225,7 +225,14 @@ def sources_list(config_path: str | None, as_json: bool) -> None:
 @click.option("--name", help="Display name (default: the feed's own title).")
 @click.option("--weight", type=float, default=1.0, show_default=True, help="Multiplies this source's scores.")
 @click.option("--no-check", is_flag=True, help="Add without fetching it first (e.g. the site is down now).")
-def sources_add(config_path: str | None, url: str, name: str | None, weight: float, no_check: bool) -> None:
+@click.option(
+    "--full-text",
+    is_flag=True,
+    help="The feed carries summaries only: read each new item's article page (needs digest[fulltext]).",
+)
+def sources_add(
+    config_path: str | None, url: str, name: str | None, weight: float, no_check: bool, full_text: bool
+) -> None:
     """Subscribe to a feed by URL; it is fetched from the next run on.
 
     The URL is fetched first: a feed is added as it is; a web page that names its
@@ -247,7 +254,7 @@ def sources_add(config_path: str | None, url: str, name: str | None, weight: flo
                 click.echo(f"digest: error: {e.url}: {e.reason} (add it anyway with --no-check)", err=True)
                 sys.exit(EXIT_FAILED)
             click.echo(f"found {found}", err=True)
-        added, _ = add_feeds(settings, [FeedSpec(url=url, name=name, weight=weight)])
+        added, _ = add_feeds(settings, [FeedSpec(url=url, name=name, weight=weight, full_text=full_text)])
     click.echo(f"added {url}" if added else f"already subscribed: {url}", err=True)
 
 

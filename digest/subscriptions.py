@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Settings
+from .config import FULL_TEXT_MISSING, Settings, has_full_text_extractor
 from .errors import ConfigError
 from .models import FeedSpec
 
@@ -27,6 +27,8 @@ def add_feeds(settings: Settings, specs: Sequence[FeedSpec]) -> tuple[list[FeedS
         for spec in specs:
             if not spec.url.lower().startswith(("http://", "https://")):
                 raise ConfigError(f"not an http(s) URL: {spec.url}")
+            if spec.full_text and not has_full_text_extractor():
+                raise ConfigError(f"{spec.url} asks for full text, {FULL_TEXT_MISSING}")
             if spec.url in configured or not store.add_subscription(spec):
                 present.append(spec)
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import urllib.request
@@ -329,3 +330,42 @@ def test_once_picks_its_insight_from_the_article(tmp_path: Path, feedserver: Sit
     article_sentences = [p for _, paragraphs in STORIES.values() for p in paragraphs]
     assert texts and all(any(t in p or p in t for p in article_sentences) for t in texts), texts
     assert not any(chrome in t for t in texts for chrome in CHROME)
+
+
+def test_a_feed_added_with_full_text_gets_its_articles(tmp_path: Path, feedserver: Site) -> None:
+    serve_stories(feedserver, "storage")
+    (tmp_path / "seeds").mkdir()
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[paths]\nseeds = "seeds"\ndatabase = "state/digest.sqlite3"\n[fetch]\nallow_private_networks = true\n',
+        encoding="utf-8",
+    )
+    add = [sys.executable, "-m", "digest", "sources", "add", "--config", str(config), f"{feedserver.base}/feed.xml"]
+    proc = subprocess.run([*add, "--full-text"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    settings = load_settings(config)
+    with store_of(settings) as store:
+        assert [f.full_text for f in store.get_subscriptions()] == [True]
+    feedserver.hits.clear()
+    _, stored = run_gather(settings)
+    assert article_hits(feedserver) == ["/articles/storage"]
+    assert STORIES["storage"][1][0] in stored["storage"].text
+
+
+def test_subscriptions_from_before_full_text_keep_summaries(tmp_path: Path) -> None:
+    from digest.store.schema import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    for version in (0, 1, 2):  # a version 3 database, as the release before full text made it
+        MIGRATIONS[version](db)
+    db.execute("PRAGMA user_version = 3")
+    db.execute("INSERT INTO sources (url, kind, name, subscribed) VALUES ('https://example.org/f', 'feed', '', 1)")
+    db.execute("COMMIT")
+    db.close()
+    with open_store(path) as store:
+        assert store.get_subscriptions() == [FeedSpec(url="https://example.org/f")]
+        with store.transaction():
+            store.add_subscription(FeedSpec(url="https://example.org/g", full_text=True))
+        assert [f.full_text for f in store.get_subscriptions()] == [False, True]

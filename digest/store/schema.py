@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-VERSION = 3
+VERSION = 4
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
@@ -102,8 +102,14 @@ def migrate_2_to_3(db: sqlite3.Connection) -> None:
     )
 
 
+def migrate_3_to_4(db: sqlite3.Connection) -> None:
+    # `digest sources add --full-text`: read each new item's article page (sources/fulltext.py).
+    _run(db, "ALTER TABLE sources ADD COLUMN full_text INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: migrate_0_to_1,
     1: migrate_1_to_2,
     2: migrate_2_to_3,
+    3: migrate_3_to_4,
 }

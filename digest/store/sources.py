@@ -102,10 +102,11 @@ class SourcesMixin:
             return False
         self.db.execute(
             """
-            INSERT INTO sources (url, kind, name, subscribed, weight) VALUES (?, 'feed', ?, 1, ?)
-            ON CONFLICT (url) DO UPDATE SET subscribed = 1, name = excluded.name, weight = excluded.weight
+            INSERT INTO sources (url, kind, name, subscribed, weight, full_text) VALUES (?, 'feed', ?, 1, ?, ?)
+            ON CONFLICT (url) DO UPDATE SET
+                subscribed = 1, name = excluded.name, weight = excluded.weight, full_text = excluded.full_text
             """,
-            (spec.url, spec.name or "", spec.weight),  # "" = use the feed's own title
+            (spec.url, spec.name or "", spec.weight, int(spec.full_text)),  # "" = use the feed's own title
         )
         return True
 
@@ -116,8 +117,11 @@ class SourcesMixin:
         )
 
     def get_subscriptions(self) -> list[FeedSpec]:
-        rows = self.db.execute("SELECT url, name, weight FROM sources WHERE subscribed = 1 ORDER BY url")
-        return [FeedSpec(url=r["url"], name=r["name"] or None, weight=r["weight"]) for r in rows]
+        rows = self.db.execute("SELECT url, name, weight, full_text FROM sources WHERE subscribed = 1 ORDER BY url")
+        return [
+            FeedSpec(url=r["url"], name=r["name"] or None, weight=r["weight"], full_text=bool(r["full_text"]))
+            for r in rows
+        ]
 
     def iter_source_health(self) -> list[dict[str, object]]:
         """Every source with its last outcome and item counts, for `digest sources list`."""
