@@ -120,8 +120,10 @@ def should_catch_up(
 
 def serve(settings: Settings, clock: Clock = utc_now) -> None:
     """Block, running the pipeline on schedule, until SIGINT or SIGTERM."""
+    from .pipeline import _smtp_password
     from .store.lock import hold_lock
 
+    _smtp_password(settings, dry_run=False)  # a missing secret stops serve now, not at every run (issue #7)
     with hold_lock(settings.paths.database, "serve"):  # one scheduler per state file
         _serve_locked(settings, clock)
 
