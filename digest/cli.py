@@ -139,29 +139,103 @@ def serve(config_path: str | None, verbose: int, quiet: bool) -> None:
 @config_option
 @click.option("--date", "issue_date", metavar="YYYY-MM-DD", required=True, help="The issue to deliver.")
 @click.option("--dry-run", is_flag=True, help="Write emails to the outbox even when [smtp] is configured.")
+@click.option("--status", "status_only", is_flag=True, help="Only list each recipient's delivery status; send nothing.")
+@click.option(
+    "--mark-sent",
+    metavar="RECIPIENT",
+    multiple=True,
+    help="An 'unknown' delivery did arrive (you checked): record it as sent; nothing is sent. Repeatable.",
+)
+@click.option(
+    "--resend",
+    metavar="RECIPIENT",
+    multiple=True,
+    help="An 'unknown' delivery did not arrive, or a 'rejected' one should be tried again: "
+    "send it once more (same Message-ID). Repeatable.",
+)
+@click.option("--resend-unknown", is_flag=True, help="Like --resend for every 'unknown' delivery of this issue.")
 @verbosity_options
-def send(config_path: str | None, issue_date: str, dry_run: bool, verbose: int, quiet: bool) -> None:
+def send(
+    config_path: str | None,
+    issue_date: str,
+    dry_run: bool,
+    status_only: bool,
+    mark_sent: tuple[str, ...],
+    resend: tuple[str, ...],
+    resend_unknown: bool,
+    verbose: int,
+    quiet: bool,
+) -> None:
     """Deliver a stored issue to the recipients who do not have it yet.
 
-    Recipients already sent (or written to the outbox) are skipped; temporary
-    failures are retried; permanent refusals and interrupted sends are reported,
-    not resent.
+    Recipients already sent (or written to the outbox) are skipped; pending and
+    temporarily failed deliveries are sent; permanent refusals are not retried.
+
+    A delivery is 'unknown' when a run stopped (crash, kill, power cut) after
+    claiming it and before recording the server's reply, or when the connection
+    was lost after the whole message went out: the reader may have it. Unknown
+    deliveries are never resent by themselves. Check the mail server's log (the
+    Message-ID is stable per issue and reader) or ask the reader, then:
+
+    \b
+      digest send --date D --mark-sent READER   it arrived: record it as sent
+      digest send --date D --resend READER      it did not: send it once more
+
+    Exit 1 when a delivery failed or was rejected now, or one is still unknown.
     """
+    if status_only and (mark_sent or resend or resend_unknown or dry_run):
+        raise click.UsageError("--status only lists; it cannot be combined with --mark-sent, --resend or --dry-run")
     _setup_logging(verbose, quiet)
+    day = _parse_date(issue_date)
+    assert day is not None
     with _errors_as_exit():
         settings = _load(config_path)
-        from .pipeline import send_issue
+        from .pipeline import delivery_status, send_issue
 
-        day = _parse_date(issue_date)
-        assert day is not None
-        report = send_issue(settings, datetime.now(UTC), day, dry_run=dry_run)
+        if status_only:
+            records = delivery_status(settings, datetime.now(UTC), day)
+        else:
+            report = send_issue(
+                settings,
+                datetime.now(UTC),
+                day,
+                dry_run=dry_run,
+                resend=resend,
+                resend_unknown=resend_unknown,
+                mark_sent=mark_sent,
+            )
+    if status_only:
+        for r in records:
+            when = r.updated_at[:16].replace("T", " ") if r.updated_at else "-"
+            click.echo(f"{r.status:<9} {r.recipient}  {when}" + (f"  {r.detail}" if r.detail else ""))
+        if not records:
+            click.echo(f"no recipients for {day}: [email] to and [[recipients]] are empty", err=True)
+        _echo_unknown_help(day, [r.recipient for r in records if r.status == "unknown"])
+        return
     if not quiet:
         for d in report.deliveries:
             click.echo(
                 f"digest: delivery: {d.recipient}: {d.status}" + (f" ({d.detail})" if d.detail else ""), err=True
             )
-    if any(d.status == "failed" for d in report.deliveries):
+    unknown = [d.recipient for d in report.deliveries if d.status == "unknown"]
+    _echo_unknown_help(day, unknown)
+    if unknown or any(d.status in ("failed", "rejected") for d in report.deliveries):
         sys.exit(EXIT_FAILED)
+
+
+def _echo_unknown_help(day: date, unknown: list[str]) -> None:
+    """How to resolve unknown deliveries, on stderr (shown even with -q: it needs a decision)."""
+    if not unknown:
+        return
+    click.echo(
+        f"digest: {'1 delivery' if len(unknown) == 1 else f'{len(unknown)} deliveries'} of {day} unknown: "
+        f"{', '.join(unknown)}. The message may have arrived, so it is not resent by itself. "
+        "Check the mail server's log or ask the reader, then run",
+        err=True,
+    )
+    who = unknown[0] if len(unknown) == 1 else "READER"
+    click.echo(f"  digest send --date {day} --mark-sent {who}   # it arrived: record it as sent", err=True)
+    click.echo(f"  digest send --date {day} --resend {who}      # it did not: send it once more", err=True)
 
 
 @cli.command()

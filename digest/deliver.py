@@ -147,6 +147,7 @@ class SmtpMailer:
         self.sleep = sleep
         self.conn: _SMTP | None = None
         self.down: str | None = None
+        self.connecting = False  # the last failure happened while connecting (or logging in)
 
     def send(self, msg: EmailMessage, recipient: str) -> str:
         """Send one message; DeliveryError when refused or unreachable, DeliveryUncertain when unknowable."""
@@ -159,7 +160,7 @@ class SmtpMailer:
                 if e.permanent or isinstance(e, DeliveryUncertain):  # retrying an uncertain send could send twice
                     raise
                 if delay is None:
-                    if self.conn is None:
+                    if self.connecting:  # not a dropped connection: the server could not be reached at all
                         self.down = e.reason
                     raise
                 log.warning("temporary failure for %s (%s); retrying in %g s", recipient, e.reason, delay)
@@ -169,7 +170,9 @@ class SmtpMailer:
     def _send_once(self, msg: EmailMessage, recipient: str) -> str:
         conn: _SMTP | None = None
         try:
+            self.connecting = self.conn is None
             conn = self.conn or self._connect()
+            self.connecting = False
             refused = conn.send_message(msg, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as e:
             code, reply = e.recipients.get(recipient, (550, b"refused"))

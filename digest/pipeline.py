@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import ConfigError, DeliveryError, NothingToSend
+from .errors import ConfigError, DeliveryError, DigestError, NothingToSend
 from .extract import extract_insights
 from .models import (
     Brand,
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from .deliver import Mailer
     from .store import Store
+    from .store.deliveries import DeliveryRecord
 
 log = logging.getLogger("digest.pipeline")
 
@@ -76,6 +77,8 @@ def run_issue(
                 day, issue.number, issue_json, [(p.rank, p.fingerprint, p.text) for p in issue.insights], now
             )
             store.mark_items_used(items, day.isoformat())
+            if not dry_run:  # the ledger knows every reader is owed this issue before any SMTP talk
+                store.add_pending_deliveries(day, [*settings.email.to, *personal], now)
         all_issues = [_issue_from_json(text) for text in store.iter_issue_json()]
         page = publish(settings, issue, all_issues, source_health(store))
         deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password, personal=personal)
@@ -273,19 +276,33 @@ def deliver(
     dry_run: bool,
     password: str | None,
     personal: Mapping[str, Issue] | None = None,
+    resend: Collection[str] = (),
 ) -> list[DeliveryResult]:
     """Send (or write) the issue to each recipient at most once, recording each in the ledger.
 
     `personal` maps a [[recipients]] reader to the issue ranked for their interests.
+    Pending and temporarily failed deliveries are sent; 'unknown' and 'rejected' ones only
+    for the recipients in `resend` (the user asked, with `digest send --resend`).
     """
     from .deliver import FileMailer, SmtpMailer, build_message
     from .render import make_environment, render_issue
+    from .store.deliveries import RESENDABLE, RETRIED
 
     personal = personal or {}
     recipients = [*settings.email.to, *personal]
     if not recipients:
         log.warning("no recipients: [email] to and [[recipients]] are empty, nothing delivered")
         return []
+    if not dry_run:
+        with store.transaction():
+            store.add_pending_deliveries(issue.date, recipients, now)
+            interrupted = store.mark_interrupted_deliveries(issue.date, now)
+        for recipient in interrupted:
+            log.warning(
+                "delivery of %s to %s was interrupted after it was claimed: now 'unknown', not resent",
+                issue.date,
+                recipient,
+            )
     env = make_environment(settings.paths.templates)
     rendered_for: dict[int, RenderedIssue] = {}  # readers with the same picks share one rendering
     to_outbox = dry_run or settings.smtp is None
@@ -311,7 +328,12 @@ def deliver(
                 unsubscribe_url=settings.email.unsubscribe_url,
                 unsubscribe_mailto=settings.email.unsubscribe_mailto,
             )
-            results.append(_deliver_one(store, mailer, msg, issue.date, recipient, now, done=done, ledger=not dry_run))
+            allowed = (*RETRIED, *RESENDABLE) if recipient in resend else RETRIED
+            results.append(
+                _deliver_one(
+                    store, mailer, msg, issue.date, recipient, now, done=done, ledger=not dry_run, allowed=allowed
+                )
+            )
     finally:
         mailer.close()
     return results
@@ -327,17 +349,26 @@ def _deliver_one(
     *,
     done: str,
     ledger: bool,
+    allowed: Collection[str] = ("pending", "failed"),
 ) -> DeliveryResult:
     """Claim the ledger row, send, then record the outcome: a crash in between is never resent blindly."""
+    from .deliver import DeliveryUncertain
+
     if ledger:
         with store.transaction():
-            blocked = store.claim_delivery(day, recipient, str(msg["Message-ID"]), now)
-        if blocked == "sending":
-            return DeliveryResult(recipient, "skipped", "an earlier run was interrupted while sending; not resent")
+            blocked = store.claim_delivery(day, recipient, str(msg["Message-ID"]), now, allowed=allowed)
+        if blocked in ("unknown", "sending"):
+            return DeliveryResult(recipient, "unknown", f"not resent: it may have arrived; {_resolve_hint(day)}")
         if blocked:
             return DeliveryResult(recipient, "skipped", f"already {blocked}")
     try:
         detail = mailer.send(msg, recipient)
+    except DeliveryUncertain as e:
+        log.error("delivery to %s is unknown: %s", recipient, e.reason)
+        if ledger:
+            with store.transaction():
+                store.finish_delivery(day, recipient, "unknown", e.reason, now)
+        return DeliveryResult(recipient, "unknown", f"{e.reason}; not resent automatically: {_resolve_hint(day)}")
     except DeliveryError as e:
         log.error("delivery to %s failed: %s", recipient, e.reason)
         status = "rejected" if e.permanent else "failed"  # only temporary failures are retried
@@ -349,6 +380,10 @@ def _deliver_one(
         with store.transaction():
             store.finish_delivery(day, recipient, done, detail, now)
     return DeliveryResult(recipient, done, detail)
+
+
+def _resolve_hint(day: date) -> str:
+    return f"`digest send --date {day.isoformat()} --status` shows how to resolve it"
 
 
 def _list_id(settings: Settings) -> str:
@@ -407,14 +442,41 @@ def load_issue(settings: Settings, day: date | None) -> Issue:
     return _issue_from_json(text)
 
 
-def send_issue(settings: Settings, now: datetime, day: date, *, dry_run: bool = False) -> RunReport:
-    """Deliver a stored issue to every recipient not yet served (pending or temporarily failed)."""
+def send_issue(
+    settings: Settings,
+    now: datetime,
+    day: date,
+    *,
+    dry_run: bool = False,
+    resend: Collection[str] = (),
+    resend_unknown: bool = False,
+    mark_sent: Collection[str] = (),
+) -> RunReport:
+    """Deliver a stored issue to every recipient not yet served (pending or temporarily failed).
+
+    Unknown deliveries (the message may have arrived) are resolved only as asked:
+    `mark_sent` records them as sent, sending nothing; `resend` (or `resend_unknown`,
+    for every unknown one) sends unknown or rejected ones once more. A name that does
+    not fit its row (e.g. --resend to a reader who has the issue) is an error, and
+    then nothing is changed or sent.
+    """
     from .store import open_store
     from .store.lock import hold_lock
 
+    if dry_run and (resend or resend_unknown or mark_sent):
+        raise DigestError("--dry-run records nothing, so it cannot resend or mark deliveries")
     password = _smtp_password(settings, dry_run)
     issue = load_issue(settings, day)
+    marked: list[str] = []
+    again: set[str] = set()
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
+        if not dry_run:
+            with store.transaction():
+                store.mark_interrupted_deliveries(day, now)
+                statuses = store.get_deliveries(day)
+                marked, again = _resolutions(settings, day, statuses, resend, resend_unknown, mark_sent)
+                for recipient in marked:
+                    store.mark_delivery_sent(day, recipient, "marked sent by hand (digest send --mark-sent)", now)
         personal: dict[str, Issue] = {}
         if settings.recipients:  # personal rankings are remade from the items that issue used
             items = store.get_items_used_by(day.isoformat())
@@ -424,5 +486,86 @@ def send_issue(settings: Settings, now: datetime, day: date, *, dry_run: bool = 
             except NothingToSend:
                 remade = {}
             personal = {r.email: replace(remade.get(r.email, issue), stats=issue.stats) for r in settings.recipients}
-        deliveries = deliver(settings, store, issue, now, dry_run=dry_run, password=password, personal=personal)
+        deliveries = deliver(
+            settings, store, issue, now, dry_run=dry_run, password=password, personal=personal, resend=again
+        )
+    by_hand = DeliveryResult("", "sent", "marked sent by hand; nothing sent now")
+    deliveries = [replace(by_hand, recipient=d.recipient) if d.recipient in marked else d for d in deliveries]
+    deliveries += [replace(by_hand, recipient=r) for r in marked if r not in {d.recipient for d in deliveries}]
     return RunReport(issue=issue, sources=(), deliveries=tuple(deliveries), reused=True)
+
+
+def _resolutions(
+    settings: Settings,
+    day: date,
+    statuses: Mapping[str, str],
+    resend: Collection[str],
+    resend_unknown: bool,
+    mark_sent: Collection[str],
+) -> tuple[list[str], set[str]]:
+    """Check the user's --mark-sent / --resend names against the ledger: (to mark sent, to send again).
+
+    Raises DigestError naming every name that does not fit, so that nothing happens by halves.
+    """
+    from .store.deliveries import DONE
+
+    configured = [*settings.email.to, *(r.email for r in settings.recipients)]
+    problems: list[str] = []
+
+    def row_of(name: str, known: Collection[str]) -> str | None:
+        matches = [r for r in known if r.lower() == name.strip().lower()]
+        return matches[0] if len(matches) == 1 else None
+
+    marked: list[str] = []
+    for name in mark_sent:
+        recipient = row_of(name, statuses)
+        if recipient is None:
+            problems.append(f"{name}: no delivery of {day} to mark")
+        elif statuses[recipient] != "unknown":
+            problems.append(f"{recipient}: is '{statuses[recipient]}'; --mark-sent only resolves 'unknown' deliveries")
+        else:
+            marked.append(recipient)
+    again: set[str] = set()
+    for name in resend:
+        recipient = row_of(name, configured)
+        status = statuses.get(recipient or "")
+        if recipient is None:
+            problems.append(f"{name}: not a recipient in the config ([email] to or [[recipients]])")
+        elif status in DONE:
+            problems.append(f"{recipient}: already {status}; an issue is never sent twice to one reader")
+        elif recipient in marked:
+            problems.append(f"{recipient}: named by both --mark-sent and --resend")
+        else:
+            again.add(recipient)  # unknown or rejected: sent once more; pending or failed: sent anyway
+    if resend_unknown:
+        unknown = [r for r, s in statuses.items() if s == "unknown" and r not in marked]
+        again.update(r for r in unknown if r in configured)
+        for r in sorted(set(unknown) - set(configured)):
+            log.warning("%s: unknown delivery of %s, but no longer a recipient in the config: not resent", r, day)
+    if problems:
+        raise DigestError("; ".join(problems) + ". Nothing was sent or changed.")
+    return marked, again
+
+
+def delivery_status(settings: Settings, now: datetime, day: date) -> list[DeliveryRecord]:
+    """The ledger of one issue for `digest send --status`: a row per recipient, configured ones included.
+
+    Rows a dead run left 'sending' are turned 'unknown' first (under the run lock), so
+    the listing tells the truth.
+    """
+    from .store import open_store
+    from .store.deliveries import DeliveryRecord
+    from .store.lock import hold_lock
+
+    load_issue(settings, day)  # NothingToSend when the date has no issue
+    with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
+        with store.transaction():
+            store.mark_interrupted_deliveries(day, now)
+        records = store.get_delivery_records(day)
+    known = {r.recipient for r in records}
+    configured = [*settings.email.to, *(r.email for r in settings.recipients)]
+    return records + [
+        DeliveryRecord(recipient=r, status="pending", detail="no row yet: not sent", updated_at="", message_id="")
+        for r in configured
+        if r not in known
+    ]
