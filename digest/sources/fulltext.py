@@ -21,15 +21,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..config import FULL_TEXT_MISSING, FetchSettings, has_full_text_extractor
-from ..errors import ConfigError, FetchError, ParseError
+from ..errors import ConfigError, FetchError, ParseError, SourceError
 from ..htmltext import html_to_text, sanitize_html
 from ..models import FeedSpec, ItemData, RawFeed, SourceResult, SourceStatus
 from .fetch import FetchOutcome, fetch_all
 
 log = logging.getLogger("digest.sources.fulltext")
 
-# A feed's first run (or one that renames every guid) must not turn into a crawl: at four pages
-# per host at a time this is five rounds of one deadline each, at worst. Items past it keep their summary.
+# A feed's first run (or one that renames every guid) must not turn into a crawl: with fetch.PER_HOST
+# (4) pages of one host at a time this is five rounds of one deadline each, at worst. Items past it keep
+# their summary.
 MAX_ARTICLES_PER_FEED = 20
 # Shorter "main text" is a cookie wall, a login prompt or an error page served as 200: keep the summary.
 MIN_ARTICLE_CHARS = 100
@@ -104,12 +105,8 @@ def _apply(result: SourceResult, plan: _Plan, pages: Mapping[str, FetchOutcome])
         item = items[i]
         page = pages[str(item.url)]
         try:
-            if isinstance(page, FetchError):
-                raise page
-            if not isinstance(page, RawFeed):  # NotModified: impossible without validators, and none are sent
-                raise FetchError(page.url, "not modified")
-            text, html = extract_article(page)
-        except (FetchError, ParseError) as e:
+            text, html = _read(page)
+        except SourceError as e:
             log.debug("full text of %s not read: %s", item.url, e.reason)
             failures.append(e.reason)
             continue
@@ -122,6 +119,14 @@ def _apply(result: SourceResult, plan: _Plan, pages: Mapping[str, FetchOutcome])
     if note:
         log.warning("%s (%s): %s", result.name, result.url, note)
     return replace(result, items=tuple(items), note=note)
+
+
+def _read(page: FetchOutcome) -> tuple[str, str]:
+    if isinstance(page, RawFeed):
+        return extract_article(page)
+    if isinstance(page, FetchError):
+        raise page
+    raise FetchError(page.url, "not modified")  # impossible: no validators are sent for pages
 
 
 def extract_article(page: RawFeed) -> tuple[str, str]:
