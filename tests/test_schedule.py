@@ -15,12 +15,12 @@ from digest.schedule import should_catch_up
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def settings_with(tmp_path: Path, cron: str, tz: str = "Europe/Berlin"):  # type: ignore[no-untyped-def]
+def settings_with(tmp_path: Path, cron: str, tz: str = "Europe/Berlin", email: str = ""):  # type: ignore[no-untyped-def]
     path = tmp_path / "config" / "digest.toml"  # so ../archive and ../outbox land in tmp_path
     path.parent.mkdir(exist_ok=True)
     path.write_text(
         f'timezone = "{tz}"\n[schedule]\ncron = "{cron}"\n[paths]\nseeds = "{ROOT / "seeds"}"\n'
-        f'[email]\nto = ["ann@example.org"]\n',
+        f'[email]\nto = ["ann@example.org"]\n{email}\n',
         encoding="utf-8",
     )
     return load_settings(path)
@@ -176,3 +176,64 @@ def test_a_fire_on_a_day_that_has_its_issue_only_sends_what_is_pending(tmp_path:
     run_scheduled(settings, clock=lambda: second_fire)
     assert page.read_text() == made  # not re-made
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+
+def issue_numbers(tmp_path: Path) -> dict[date, int]:
+    """date -> number of every issue in the archive."""
+    import json
+
+    return {
+        date.fromisoformat(p.stem): json.loads(p.read_text())["number"]
+        for p in (tmp_path / "archive" / "issues").glob("*.json")
+    }
+
+
+def test_every_fire_across_both_clock_changes_makes_one_issue_a_day_and_sends_it_once(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    from digest.schedule import make_trigger, run_scheduled
+
+    berlin = ZoneInfo("Europe/Berlin")
+    # 02:30 does not exist on 29 March and happens twice on 25 October; "nothing new" issues keep every day busy
+    settings = settings_with(tmp_path, "30 2 * * *", email="send_when_empty = true")
+    trigger = make_trigger(settings.cron, berlin)
+    fires: list[datetime] = []
+    windows = ((datetime(2026, 3, 27, tzinfo=berlin), 5), (datetime(2026, 10, 23, tzinfo=berlin), 5))
+    for start, length in windows:  # five days around each change, fired as APScheduler would
+        previous, now = None, start
+        while (fire := trigger.get_next_fire_time(previous, now)) and fire.date() < start.date() + timedelta(length):
+            fires.append(fire)
+            previous, now = fire, fire.astimezone(UTC) + timedelta(seconds=1)  # in UTC: the fold is kept
+    days = [f.astimezone(berlin).date() for f in fires]
+    assert len(fires) == 11 and days.count(date(2026, 10, 25)) == 2  # ten days, the autumn one fires twice
+    for fire in fires:  # the scheduler's decision at each fire, with the clock injected
+        run_scheduled(settings, clock=lambda fire=fire: fire.astimezone(UTC))
+    numbers = issue_numbers(tmp_path)
+    assert sorted(numbers) == sorted(set(days))  # one issue for every day, the spring one included
+    assert [numbers[d] for d in sorted(numbers)] == list(range(1, 11))  # numbered in date order, none twice
+    mails = sorted(p.name for p in (tmp_path / "outbox").glob("*.eml"))
+    assert mails == [f"{d.isoformat()}-ann@example.org.eml" for d in sorted(set(days))]  # once a day
+
+
+def test_a_clock_set_back_makes_no_second_issue(tmp_path: Path) -> None:
+    from digest.schedule import run_scheduled
+
+    settings = settings_with(tmp_path, "30 0 * * *", email="send_when_empty = true")
+    made = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)  # 00:30 on the 25th in Berlin
+    run_scheduled(settings, clock=lambda: made)
+    assert issue_numbers(tmp_path) == {date(2026, 11, 25): 1}
+
+    # The clock is corrected an hour back, to 23:30 on the 24th: that day's run time has passed and it has
+    # no issue, but a later issue exists, so neither a fire nor serve's catch-up makes one for it.
+    back = made - timedelta(hours=1)
+    assert should_catch_up(settings, back, lambda d: False)  # what the date alone would say
+    assert not should_catch_up(settings, back, lambda d: False, latest=date(2026, 11, 25))
+    run_scheduled(settings, clock=lambda: back)
+    # Set back ten minutes instead, the cron fires at 00:30 once more: the day has its issue already.
+    run_scheduled(settings, clock=lambda: made)
+    assert issue_numbers(tmp_path) == {date(2026, 11, 25): 1}
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+
+    run_scheduled(settings, clock=lambda: made + timedelta(days=1))  # time goes on: the next day's issue
+    assert issue_numbers(tmp_path) == {date(2026, 11, 25): 1, date(2026, 11, 26): 2}
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
