@@ -32,8 +32,10 @@ FULL_TEXT_EXTRACTOR = "trafilatura"  # feeds with `full_text = true` need it; th
 FULL_TEXT_MISSING = "which needs trafilatura: pip install 'digest[fulltext]'"
 SECURITY_CHOICES = ("none", "starttls", "ssl")
 DEFAULT_SENDER = "Daily Insights <digest@localhost>"
-# local@domain without what trips the stdlib's header parser ("<@" and "a@[" raised from build_message)
-_ADDRESS = re.compile(r"[^\s\x00-\x1f\x7f-\x9f@<>()\[\],;:\"\\]+@[^\s\x00-\x1f\x7f-\x9f@<>()\[\],;:\"\\]+")
+# local@domain as dot-atoms, without what trips the stdlib's header parser ("<@" and "a@[" raised
+# from build_message; "a@b." came out as To: <>)
+_ATOM = r"[^\s\x00-\x1f\x7f-\x9f@<>()\[\],;:\"\\.]+"
+_ADDRESS = re.compile(rf"{_ATOM}(\.{_ATOM})*@{_ATOM}(\.{_ATOM})*")
 
 
 @dataclass(frozen=True, slots=True)

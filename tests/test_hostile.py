@@ -120,3 +120,92 @@ def test_ten_thousand_entries_are_capped_quickly() -> None:
         bad, elapsed = gather_with_healthy(site, "/huge.xml", max_bytes=20 * 1024 * 1024)
     assert bad.status is SourceStatus.OK and len(bad.items) == 500
     assert elapsed < 15
+
+
+def test_billion_laughs_costs_milliseconds_and_megabytes_in_the_parser() -> None:
+    # ru_maxrss above only grows, so after a bigger test it shows nothing: measure the parse alone.
+    import tracemalloc
+
+    from digest.models import RawFeed
+    from digest.sources.parse import parse_feed
+
+    assert len(LOL) < 1024  # the classic 1 KB file that expands to 3 GB
+    raw, spec = (
+        RawFeed(url="http://127.0.0.1/lol.xml", content=LOL, headers={}),
+        FeedSpec(url="http://127.0.0.1/lol.xml"),
+    )
+    parse_feed(raw, spec)  # imports and caches out of the way
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        _, items = parse_feed(raw, spec)
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 0.5 and peak < 8 * 1024 * 1024, (elapsed, peak)
+    assert all("lollol" not in i.text + i.title + i.source for i in items)
+
+
+def test_the_entry_cap_holds_for_json_feed_too() -> None:
+    import json
+
+    from digest.models import RawFeed
+    from digest.sources.parse import MAX_ENTRIES, parse_feed
+
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Huge", "items": []}
+    doc["items"] = [{"id": f"g{i}", "content_text": f"Entry number {i} says a thing."} for i in range(10_000)]
+    raw = RawFeed(url="http://127.0.0.1/huge.json", content=json.dumps(doc).encode(), headers={})
+    started = time.perf_counter()
+    _, items = parse_feed(raw, FeedSpec(url=raw.url))
+    assert len(items) == MAX_ENTRIES and items[0].guid == "g0"  # newest first as served
+    assert time.perf_counter() - started < 5
+
+
+def test_failed_sources_are_named_in_the_mail_the_archive_and_sources_list(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Guarantee 2: a failure is named in the run summary, `digest sources list` and the issue's note."""
+    import email
+    import email.policy
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    with http_server() as site:
+        site.add("/healthy.xml", Response(body=HEALTHY))
+        site.add("/down.xml", Response(503, b"maintenance"))
+        site.add("/lol.xml", Response(body=b"<html><body>no feed here</body></html>"))
+        config = tmp_path / "config" / "digest.toml"
+        config.parent.mkdir()
+        config.write_text(
+            f'[paths]\nseeds = "{root / "seeds"}"\n[email]\nto = ["ann@example.org"]\n'
+            "[fetch]\nallow_private_networks = true\ntimeout_seconds = 5\n"
+            f'[[feeds]]\nurl = "{site.base}/healthy.xml"\nname = "Healthy"\n'
+            f'[[feeds]]\nurl = "{site.base}/down.xml"\nname = "Down Feed"\n'
+            f'[[feeds]]\nurl = "{site.base}/lol.xml"\nname = "Page Not Feed"\n',
+            encoding="utf-8",
+        )
+        run = [sys.executable, "-m", "digest"]
+        once = subprocess.run(
+            [*run, "once", "--config", str(config), "--date", "2026-11-24"], capture_output=True, text=True, timeout=120
+        )
+        listed = subprocess.run(
+            [*run, "sources", "list", "--config", str(config)], capture_output=True, text=True, timeout=60
+        )
+    assert once.returncode == 0, once.stderr
+    assert "Down Feed" in once.stderr and "Page Not Feed" in once.stderr  # the run summary
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    msg = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    page = (tmp_path / "archive" / "issues" / "2026-11-24.html").read_text()
+    for where, body in (("text mail", text), ("html mail", html), ("archive page", page)):
+        note = body[body.index("Sources with problems") :]
+        assert "Down Feed" in note and "503" in note, where
+        assert "Page Not Feed" in note and "not a feed" in note, where
+        assert "Healthy" not in note, where
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.splitlines()
+    down = next(n for n, line in enumerate(rows) if "Down Feed" in line)
+    assert rows[down].startswith("failed") and "503" in rows[down + 1]
+    assert any(line.startswith("ok") and "Healthy" in line for line in rows)

@@ -31,7 +31,7 @@ _LINK = re.compile(r"<link\b[^>]*>", re.I)
 _ATTR = re.compile(r"""([\w-]+)\s*=\s*(["'])(.*?)\2""", re.S)
 # feedparser's loose parser calls chr() on numeric character references: &#xD800; or &#1114112; raised.
 _CHARREF = re.compile(rb"&#([xX][0-9a-fA-F]+|[0-9]+)")
-_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a link with these is broken or a trick: no link
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # a link with these is broken or a trick
 
 
 def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
