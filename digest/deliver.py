@@ -111,7 +111,7 @@ class FileMailer:
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)  # no path separators
         path = self.outbox / f"{issue}-{safe}.eml"
         try:
-            write_atomic(path, bytes(msg), mode=PRIVATE_MODE)
+            write_atomic(path, bytes(msg), mode=PRIVATE_MODE, durable=True)  # on disk for good before 'written'
         except OSError as e:
             raise DeliveryError(recipient, f"cannot write {path}: {e.strerror or e}") from e
         return str(path)

@@ -1,9 +1,12 @@
 """Atomic file writes shared by the archive and the outbox: a crash never leaves half a file.
 
 A reader of `path` sees the old file or the whole new one, never a part: the data goes
-to a temporary file beside it (`.NAME.XXXX.tmp`), is fsynced, and renamed over `path`;
-the folder is fsynced too, so the rename itself survives a power cut. A process killed
-mid-write leaves at most a temporary file, which `remove_stale_temp_files` clears later.
+to a temporary file beside it (`.NAME.XXXX.tmp`), is fsynced, and renamed over `path`.
+With `durable=True` the folder is fsynced too, so that the rename itself survives a power
+cut (the outbox: the ledger says 'written' only once the file is there for good); archive
+pages skip that second fsync, which doubles the cost of a rebuild, as a power cut can at
+worst bring back a page's previous version, whole, and the next run rewrites it. A process
+killed mid-write leaves at most a temporary file, which `remove_stale_temp_files` clears.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ PRIVATE_MODE = 0o600  # outbox mail is one reader's copy
 STALE_TEMP_SECONDS = 3600  # a temporary file lives for milliseconds; one this old was left by a killed process
 
 
-def write_atomic(path: Path, data: str | bytes, *, mode: int = PUBLIC_MODE) -> None:
+def write_atomic(path: Path, data: str | bytes, *, mode: int = PUBLIC_MODE, durable: bool = False) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`.
 
     `mode` is set explicitly because mkstemp creates files readable by the owner only.
@@ -36,7 +39,8 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = PUBLIC_MODE) -> N
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_folder(path.parent)
+    if durable:
+        _fsync_folder(path.parent)
 
 
 def _fsync_folder(folder: Path) -> None:

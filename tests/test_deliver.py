@@ -363,3 +363,41 @@ def test_outbox_files_are_private(tmp_path: Path) -> None:
     with FileMailer(tmp_path) as mailer:  # a context manager too, like SmtpMailer
         written = Path(mailer.send(message_for("../bob@example.org"), "../bob@example.org"))
     assert written.parent == tmp_path and written.name == "2026-11-24-.._bob@example.org.eml"
+
+
+def test_send_status_lists_every_reader_and_resolutions_are_refused_when_they_do_not_fit(tmp_path: Path) -> None:
+    config = tmp_path / "config" / "digest.toml"
+    config.parent.mkdir()
+    body = f'[paths]\nseeds = "{ROOT / "seeds"}"\n[email]\nto = ["ann@example.org"]\n'
+    config.write_text(body, encoding="utf-8")
+
+    def digest(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "digest", *args, "--config", str(config)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    assert digest("once", "--date", "2026-11-24").returncode == 0
+    config.write_text(body.replace('["ann@example.org"]', '["ann@example.org", "bob@example.org"]'), encoding="utf-8")
+    status = digest("send", "--date", "2026-11-24", "--status")
+    assert status.returncode == 0, status.stderr
+    lines = status.stdout.splitlines()
+    assert lines[0].split()[:2] == ["written", "ann@example.org"] and "2026-11-24-ann@example.org.eml" in lines[0]
+    assert lines[1].split()[:2] == ["pending", "bob@example.org"] and len(lines) == 2
+
+    mixed = digest("send", "--date", "2026-11-24", "--status", "--resend", "bob@example.org")
+    assert mixed.returncode == 2 and "--status only lists" in mixed.stderr
+    dry = digest("send", "--date", "2026-11-24", "--dry-run", "--resend", "bob@example.org")
+    assert dry.returncode == 1 and "--dry-run records nothing" in dry.stderr
+    bad = digest("send", "--date", "2026-11-24", "--mark-sent", "bob@example.org", "--resend", "ann@example.org")
+    assert bad.returncode == 1
+    assert "bob@example.org: no delivery of 2026-11-24 to mark" in bad.stderr
+    assert "ann@example.org: already written; an issue is never sent twice" in bad.stderr
+    assert "Nothing was sent or changed" in bad.stderr
+    assert not (tmp_path / "outbox" / "2026-11-24-bob@example.org.eml").exists()  # all or nothing
+
+    sent = digest("send", "--date", "2026-11-24")
+    assert sent.returncode == 0, sent.stderr
+    assert "bob@example.org: written" in sent.stderr and "ann@example.org: skipped (already written)" in sent.stderr
+    assert [ln.split()[0] for ln in digest("send", "--date", "2026-11-24", "--status").stdout.splitlines()] == [
+        "written",
+        "written",
+    ]

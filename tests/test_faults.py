@@ -454,12 +454,17 @@ def test_archive_build_killed_at_random_moments_leaves_only_whole_files_and_the_
     rng = random.Random(20261124)
     first_page = archive / "issues" / f"{first_day}.html"
     killed = mixed = 0
+
+    def version(path: Path) -> tuple[int, int]:
+        st = path.stat()
+        return st.st_ino, st.st_mtime_ns  # a rename over it brings a new inode and time
+
     for _ in range(5):
-        before = first_page.stat().st_mtime_ns
+        before = version(first_page)
         proc = start_digest(config, "archive", "build")
         try:
             deadline = time.monotonic() + 120
-            while first_page.stat().st_mtime_ns == before and proc.poll() is None:  # wait until it writes
+            while version(first_page) == before and proc.poll() is None:  # wait until it writes
                 assert time.monotonic() < deadline, "the rebuild never started writing"
                 time.sleep(0.002)
             time.sleep(rng.uniform(0, 0.25))  # a random moment of the rebuild (the outcome is checked either way)
