@@ -65,6 +65,14 @@ def run_issue(
     password = _smtp_password(settings, dry_run)  # a missing secret fails before any work
     day = issue_date or now.astimezone(settings.tz).date()
     with hold_lock(settings.paths.database, "run"), open_store(settings.paths.database) as store:
+        latest = store.get_latest_issue_date()
+        if issue_date is None and latest is not None and latest > day:  # as the scheduler does (schedule.py)
+            behind = NothingToSend(
+                f"the clock says it is {day.isoformat()}, but the issue of {latest.isoformat()} exists: "
+                "the clock went back; no issue made"
+            )
+            behind.hint = f"check the system clock, or pass --date {day.isoformat()} to make that issue anyway"
+            raise behind
         sources = gather(settings, store, now, offline=offline, progress=progress)
         items = store.get_unused_items(day.isoformat())
         sent_texts = store.get_sent_texts(day, settings.rank.novelty_days)

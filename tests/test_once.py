@@ -254,3 +254,16 @@ def test_fetch_stores_items_for_the_next_issue(tmp_path: Path) -> None:
     assert not (tmp_path / "archive").exists()  # no issue yet
     offline = run_once(config, "--date", DAY, "--offline", "--json")
     assert offline.returncode == 0 and json.loads(offline.stdout)["stats"]["items"] == 4
+
+
+def test_a_clock_behind_the_newest_issue_makes_no_issue_without_an_explicit_date(tmp_path: Path) -> None:
+    # cron's `digest once` after the clock went back (a restored VM, a bad NTP step): an issue dated
+    # later than "today" exists, so today's run would be a second issue out of order.
+    config = make_config(tmp_path)
+    assert run_once(config, "--date", "2099-01-01").returncode == 0
+    behind = run_once(config)
+    assert behind.returncode == 1
+    assert "the clock went back; no issue made" in behind.stderr and "2099-01-01" in behind.stderr
+    assert "hint: check the system clock, or pass --date" in behind.stderr
+    assert sorted(p.name for p in (tmp_path / "archive" / "issues").glob("*.html")) == ["2099-01-01.html"]
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2  # one per reader, from the first run only

@@ -45,6 +45,10 @@ class IssuesMixin:
         row = self.db.execute("SELECT json FROM issues WHERE issue_date = ?", (issue_date.isoformat(),)).fetchone()
         return str(row[0]) if row else None
 
+    def get_latest_issue_date(self) -> date | None:
+        row = self.db.execute("SELECT max(issue_date) FROM issues").fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
     def iter_issue_json(self) -> list[str]:
         """Every issue's JSON, oldest date first."""
         return [r[0] for r in self.db.execute("SELECT json FROM issues ORDER BY issue_date")]
