@@ -26,6 +26,8 @@ DEFAULT_TOP_N = 5
 DEFAULT_CRON = "0 7 * * *"
 DEFAULT_CONCURRENCY = 32  # past ~32 connections one httpx pool turns CPU-bound (shared/bench)
 DEFAULT_TIMEOUT_SECONDS = 20.0
+DEFAULT_PER_HOST_CONCURRENCY = 4  # many feeds on one host (a blog platform) are fetched a few at a time
+DEFAULT_RUN_DEADLINE_SECONDS = 600.0  # a daily run still waiting on feeds after this gives up on them
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # a feed bigger than this is a mistake or an attack
 DEFAULT_MAX_PER_SOURCE = 2  # with top_n 5 this forces picks from three sources or more
 FULL_TEXT_EXTRACTOR = "trafilatura"  # feeds with `full_text = true` need it; the `fulltext` extra installs it
@@ -53,6 +55,9 @@ class FetchSettings:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     max_bytes: int = DEFAULT_MAX_BYTES
     allow_private_networks: bool = False
+    per_host_concurrency: int = DEFAULT_PER_HOST_CONCURRENCY
+    run_deadline_seconds: float = DEFAULT_RUN_DEADLINE_SECONDS
+    parse_workers: int | None = None  # processes that parse feeds; None: one per core, 0: parse in this process
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,13 +315,19 @@ class _Reader:
                 "timeout_seconds": _is_num,
                 "max_bytes": _is_int,
                 "allow_private_networks": _is_bool,
+                "per_host_concurrency": _is_int,
+                "run_deadline_seconds": _is_num,
+                "parse_workers": _is_int,
             },
         )
-        for k in ("concurrency", "timeout_seconds", "max_bytes"):
+        for k in ("concurrency", "timeout_seconds", "max_bytes", "per_host_concurrency", "run_deadline_seconds"):
             if k in t and t[k] <= 0:
                 raise self.fail(f"fetch.{k}", "must be positive")
-        if "timeout_seconds" in t:
-            t["timeout_seconds"] = float(t["timeout_seconds"])
+        if t.get("parse_workers", 0) < 0:
+            raise self.fail("fetch.parse_workers", "must be 0 (parse in the main process) or more")
+        for k in ("timeout_seconds", "run_deadline_seconds"):
+            if k in t:
+                t[k] = float(t[k])
         return FetchSettings(**t)
 
     def rank(self, raw: Any) -> RankSettings:

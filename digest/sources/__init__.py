@@ -8,15 +8,25 @@ one warning line per failed source that a person reads.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..config import FetchSettings
 from ..errors import FetchError, SourceError
-from ..models import FeedSpec, SourceResult, SourceStatus
+from ..models import FeedSpec, RawFeed, SourceResult, SourceStatus
+
+if TYPE_CHECKING:
+    from .fetch import FetchOutcome, NotModified
+    from .pool import Reply
 
 log = logging.getLogger("digest.sources")
+
+POOL_MIN_FEEDS = 16  # fewer feeds parse faster here than a worker process starts (~0.3 s of CPU each)
 
 
 def gather_feeds(
@@ -26,67 +36,148 @@ def gather_feeds(
     body_hashes: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SourceResult]:
-    """Fetch and parse every feed; a body identical to the last one parsed is not parsed again."""
-    from .fetch import NotModified, fetch_all
-    from .parse import parse_feed
+    """Fetch and parse every feed; a body identical to the last one parsed is not parsed again.
 
-    body_hashes = body_hashes or {}
-    results = []
-    for spec, outcome in zip(specs, fetch_all(specs, settings, validators, progress), strict=True):
+    Bodies are parsed as they arrive: in worker processes when the run has enough feeds
+    and the machine more than one core ([fetch] parse_workers), else here, between
+    fetches. A feed not fetched and parsed within [fetch] run_deadline_seconds fails with
+    that reason (a body parsing here is not interrupted; the deadline applies after it).
+    """
+    from .fetch import deadline_reason
+
+    deadline = time.monotonic() + settings.run_deadline_seconds
+    gathering = _Gathering(specs, body_hashes or {})
+    workers = parse_workers(settings, len(specs))
+    asyncio.run(gathering.run(settings, validators, progress, workers, deadline))
+    late = deadline_reason(settings)
+    return [
+        result or SourceResult(name=spec.name or spec.url, url=spec.url, status=SourceStatus.FAILED, error=late)
+        for spec, result in zip(specs, gathering.results, strict=True)
+    ]
+
+
+def parse_workers(settings: FetchSettings, feeds: int) -> int:
+    """How many processes parse: [fetch] parse_workers, else one per core for a run big enough to gain."""
+    if settings.parse_workers is not None:
+        return settings.parse_workers
+    from .pool import default_workers
+
+    cores = default_workers()
+    return cores if cores > 1 and feeds >= POOL_MIN_FEEDS else 0
+
+
+class _Gathering:
+    """The results of one gather, filled in as outcomes arrive, in the order of `specs`."""
+
+    def __init__(self, specs: Sequence[FeedSpec], body_hashes: Mapping[str, str]) -> None:
+        self.specs = specs
+        self.body_hashes = body_hashes
+        self.results: list[SourceResult | None] = [None] * len(specs)
+
+    async def run(
+        self,
+        settings: FetchSettings,
+        validators: Mapping[str, tuple[str | None, str | None]],
+        progress: Callable[[int, int], None] | None,
+        workers: int,
+        deadline: float,
+    ) -> None:
+        from .fetch import fetch_each
+        from .pool import ParsePool, parse_reply
+
+        pool = ParsePool(workers) if workers else None
+        parsing: set[asyncio.Task[None]] = set()
+
+        async def parse(index: int, raw: RawFeed, digest: str) -> None:
+            assert pool is not None
+            self.parsed(index, raw, digest, await pool.parse(raw, self.specs[index]))
+
+        def arrived(index: int, outcome: FetchOutcome) -> None:
+            body = self.fetched(index, outcome)
+            if body is None:
+                return
+            if pool is None:
+                self.parsed(index, *body, parse_reply(body[0], self.specs[index]))
+            else:
+                parsing.add(asyncio.create_task(parse(index, *body)))
+
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await fetch_each(self.specs, settings, validators, arrived, progress)
+                    if parsing:
+                        await asyncio.gather(*parsing)
+        finally:
+            for task in parsing:
+                task.cancel()  # late: each kills the worker holding its body
+            await asyncio.gather(*parsing, return_exceptions=True)
+            if pool is not None:
+                await pool.close()
+
+    def fetched(self, index: int, outcome: FetchOutcome) -> tuple[RawFeed, str] | None:
+        """Settle a failed or unchanged feed; a body to parse is returned with its hash."""
+        from .fetch import NotModified
+
+        spec = self.specs[index]
         name = spec.name or spec.url
         if isinstance(outcome, FetchError):
             _log_failure(outcome)
-            results.append(
-                SourceResult(
-                    name=name,
-                    url=spec.url,
-                    status=SourceStatus.FAILED,
-                    error=outcome.reason,
-                    retry_after=outcome.retry_after,
-                    gone=outcome.gone,
-                )
-            )
-            continue
-        moved_to = outcome.url if outcome.moved and outcome.url != spec.url else None
-        if isinstance(outcome, NotModified):
-            etag, modified, final, digest = outcome.etag, outcome.last_modified, outcome.url, body_hashes.get(spec.url)
-        else:
-            etag, modified, final = outcome.etag, outcome.last_modified, outcome.url
-            digest = "sha1:" + hashlib.sha1(outcome.content).hexdigest()
-        if isinstance(outcome, NotModified) or digest == body_hashes.get(spec.url):
-            results.append(
-                SourceResult(
-                    name=name,
-                    url=spec.url,
-                    status=SourceStatus.NOT_MODIFIED,
-                    etag=etag,
-                    last_modified=modified,
-                    final_url=final,
-                    body_hash=digest,
-                    moved_to=moved_to,
-                )
-            )
-            continue
-        try:
-            title, items = parse_feed(outcome, spec)
-        except SourceError as e:
-            _log_failure(e)
-            results.append(SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=e.reason))
-            continue
-        results.append(
-            SourceResult(
-                name=spec.name or title or name,
+            self.results[index] = SourceResult(
+                name=name,
                 url=spec.url,
-                status=SourceStatus.OK,
-                items=tuple(items),
-                etag=etag,
-                last_modified=modified,
-                final_url=final,
-                body_hash=digest,
-                moved_to=moved_to,
+                status=SourceStatus.FAILED,
+                error=outcome.reason,
+                retry_after=outcome.retry_after,
+                gone=outcome.gone,
             )
+            return None
+        if isinstance(outcome, NotModified):
+            digest = self.body_hashes.get(spec.url)
+        else:
+            digest = "sha1:" + hashlib.sha1(outcome.content).hexdigest()
+        if isinstance(outcome, NotModified) or digest == self.body_hashes.get(spec.url):
+            self.results[index] = SourceResult(
+                name=name,
+                url=spec.url,
+                status=SourceStatus.NOT_MODIFIED,
+                etag=outcome.etag,
+                last_modified=outcome.last_modified,
+                final_url=outcome.url,
+                body_hash=digest,
+                moved_to=_moved_to(spec, outcome),
+            )
+            return None
+        assert digest is not None
+        return outcome, digest
+
+    def parsed(self, index: int, raw: RawFeed, digest: str, reply: Reply) -> None:
+        spec = self.specs[index]
+        name = spec.name or spec.url
+        if reply[0] != "ok":
+            reason = reply[1]
+            if reply[0] == "bug":  # a parser bug or a body that trips one: loud, but this feed only
+                log.error("parsing %s failed: %s\n%s", spec.url, reason, reply[2])
+                reason = f"parser error: {reason}"
+            else:
+                log.debug("ParseError: %s: %s", raw.url, reason)
+            self.results[index] = SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=reason)
+            return
+        _, title, items = reply
+        self.results[index] = SourceResult(
+            name=spec.name or title or name,
+            url=spec.url,
+            status=SourceStatus.OK,
+            items=tuple(items),
+            etag=raw.etag,
+            last_modified=raw.last_modified,
+            final_url=raw.url,
+            body_hash=digest,
+            moved_to=_moved_to(spec, raw),
         )
-    return results
+
+
+def _moved_to(spec: FeedSpec, outcome: RawFeed | NotModified) -> str | None:
+    return outcome.url if outcome.moved and outcome.url != spec.url else None
 
 
 def _log_failure(error: SourceError) -> None:

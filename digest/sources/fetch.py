@@ -7,6 +7,7 @@ touches another. Redirects are followed by hand so each hop's address is checked
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import ipaddress
 import socket
@@ -24,7 +25,8 @@ from ..models import FeedSpec, RawFeed
 
 USER_AGENT = f"digest/{__version__} (+https://github.com/digest-news/digest)"
 MAX_REDIRECTS = 5
-PER_HOST = 4  # many feeds on one host (a blog platform) are fetched a few at a time
+# One httpx pool turns CPU-bound past ~32 connections (shared/bench, httpx #3215); several small ones do not.
+CONNECTIONS_PER_CLIENT = 16
 ACCEPT = "application/atom+xml, application/rss+xml, application/feed+json, application/xml;q=0.9, */*;q=0.5"
 
 
@@ -48,41 +50,85 @@ def fetch_all(
     validators: Mapping[str, tuple[str | None, str | None]],
     progress: Progress | None = None,
 ) -> list[FetchOutcome]:
-    """Fetch every feed concurrently; results in input order, failures as FetchError values."""
-    return asyncio.run(_fetch_all(specs, settings, validators, progress))
+    """Fetch every feed concurrently; results in input order, failures as FetchError values.
+
+    A feed not fetched when `settings.run_deadline_seconds` have passed fails with that reason.
+    """
+    outcomes: list[FetchOutcome | None] = [None] * len(specs)
+
+    def keep(index: int, outcome: FetchOutcome) -> None:
+        outcomes[index] = outcome
+
+    async def run() -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.run_deadline_seconds):
+                await fetch_each(specs, settings, validators, keep, progress)
+
+    asyncio.run(run())
+    return [
+        o if o is not None else FetchError(s.url, deadline_reason(settings))
+        for s, o in zip(specs, outcomes, strict=True)
+    ]
 
 
-async def _fetch_all(
+def deadline_reason(settings: FetchSettings) -> str:
+    return f"run deadline of {settings.run_deadline_seconds:g} s reached"
+
+
+async def fetch_each(
     specs: Sequence[FeedSpec],
     settings: FetchSettings,
     validators: Mapping[str, tuple[str | None, str | None]],
+    on_outcome: Callable[[int, FetchOutcome], None],
     progress: Progress | None = None,
-) -> list[FetchOutcome]:
-    limit = asyncio.Semaphore(settings.concurrency)
+) -> None:
+    """Fetch every feed concurrently, handing on_outcome(index, outcome) each one as it arrives.
+
+    At most `settings.concurrency` requests at once, and `settings.per_host_concurrency` per host.
+    The connections are spread over several keep-alive clients of CONNECTIONS_PER_CLIENT each.
+    """
+    count = max(1, -(-settings.concurrency // CONNECTIONS_PER_CLIENT))
+    sizes = [len(range(i, settings.concurrency, count)) for i in range(count)]
     timeout = httpx.Timeout(settings.timeout_seconds)
-    limits = httpx.Limits(max_connections=settings.concurrency)
-    async with httpx.AsyncClient(
-        timeout=timeout, limits=limits, headers={"User-Agent": USER_AGENT, "Accept": ACCEPT}
-    ) as client:
+    headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    timeout=timeout,
+                    limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                    headers=headers,
+                )
+            )
+            for size in sizes
+        ]
+        # A free slot is a client with a connection to spare: taking one bounds the whole run.
+        slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for client, size in zip(clients, sizes, strict=True):
+            for _ in range(size):
+                slots.put_nowait(client)
         per_host: dict[str, asyncio.Semaphore] = {}
         done = 0
 
-        async def one(spec: FeedSpec) -> FetchOutcome:
+        async def one(index: int, spec: FeedSpec) -> None:
             nonlocal done
             etag, modified = validators.get(spec.url, (None, None))
-            host = per_host.setdefault(_host_key(spec.url), asyncio.Semaphore(PER_HOST))
+            host = per_host.setdefault(_host_key(spec.url), asyncio.Semaphore(settings.per_host_concurrency))
             # The host slot first: a task waiting on a busy host must not hold one of the global slots.
-            async with host, limit:
+            async with host:
+                client = await slots.get()
                 try:
                     outcome: FetchOutcome = await fetch_feed(client, spec, settings, etag, modified)
                 except FetchError as e:
                     outcome = e
+                finally:
+                    slots.put_nowait(client)
             done += 1
             if progress is not None:
                 progress(done, len(specs))
-            return outcome
+            on_outcome(index, outcome)
 
-        return list(await asyncio.gather(*(one(s) for s in specs)))
+        await asyncio.gather(*(one(i, s) for i, s in enumerate(specs)))
 
 
 def _host_key(url: str) -> str:

@@ -1,0 +1,132 @@
+"""Parsing in worker processes: the same results as parsing here, and a dead worker fails one feed only.
+
+Real worker processes and a real HTTP server on 127.0.0.1; nothing of ours is replaced.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from digest.config import FetchSettings
+from digest.models import FeedSpec, SourceResult, SourceStatus
+from digest.sources import gather_feeds
+from tests.feedserver import ATOM, GOOD_RSS, HOSTILE_RSS, MALFORMED
+from tests.http_server import Response, Site, http_server
+
+WORKER_MARK = b"digest.sources.pool"
+
+
+def rss_with(entries: int, title: str = "Many") -> bytes:
+    items = b"".join(
+        b"<item><title>Entry %d</title><guid>g%d</guid><description>&lt;p&gt;Entry %d says a thing about"
+        b" grid storage and &lt;a href='/x/%d'&gt;links&lt;/a&gt;.&lt;/p&gt;</description></item>" % (i, i, i, i)
+        for i in range(entries)
+    )
+    return (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>'
+        + title.encode()
+        + b"</title>"
+        + items
+        + b"</channel></rss>"
+    )
+
+
+def settings(workers: int, **more: object) -> FetchSettings:
+    return FetchSettings(timeout_seconds=10, allow_private_networks=True, parse_workers=workers, **more)  # type: ignore[arg-type]
+
+
+def serve_mix(site: Site) -> list[FeedSpec]:
+    bodies = {"good": GOOD_RSS, "atom": ATOM, "hostile": HOSTILE_RSS, "malformed": MALFORMED, "many": rss_with(40)}
+    for name, body in bodies.items():
+        site.add(f"/{name}.xml", Response(body=body))
+    site.add("/missing.xml", Response(404, b"no"))
+    return [FeedSpec(url=f"{site.base}/{name}.xml", name=name) for name in [*bodies, "missing"]]
+
+
+def worker_pids() -> list[int]:
+    """Parser processes that are children of this test process."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if ppid == os.getpid() and WORKER_MARK in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def comparable(results: list[SourceResult]) -> list[tuple[object, ...]]:
+    return [(r.name, r.status, r.error, r.items, r.body_hash) for r in results]
+
+
+def test_worker_processes_give_the_same_results_as_parsing_here() -> None:
+    with http_server() as site:
+        specs = serve_mix(site)
+        here = gather_feeds(specs, settings(0), {})
+        pooled = gather_feeds(specs, settings(2), {})
+    assert comparable(pooled) == comparable(here)
+    status = {r.name: r.status for r in pooled}
+    ok, failed = SourceStatus.OK, SourceStatus.FAILED
+    assert status == {"good": ok, "atom": ok, "hostile": ok, "many": ok, "malformed": failed, "missing": failed}
+    assert sum(len(r.items) for r in pooled) == 3 + 2 + 1 + 40
+    assert worker_pids() == []  # every worker stopped with the run
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_parse_fails_its_feed_and_the_others_still_parse() -> None:
+    huge = rss_with(40_000, "Huge")  # a few seconds of feedparser: time to kill the worker holding it
+    with http_server() as site:
+        site.add("/huge.xml", Response(body=huge))
+        for i in range(3):  # later than the huge body, so the one worker takes that first
+            site.add(f"/small{i}.xml", Response(body=rss_with(5, f"Small {i}"), delay=0.5))
+        specs = [FeedSpec(url=f"{site.base}/huge.xml", name="huge")]
+        specs += [FeedSpec(url=f"{site.base}/small{i}.xml", name=f"small{i}") for i in range(3)]
+        results: list[SourceResult] = []
+        run = threading.Thread(
+            target=lambda: results.extend(gather_feeds(specs, settings(1, max_bytes=50_000_000), {}))
+        )
+        run.start()
+        killed = None
+        deadline = time.monotonic() + 30
+        while killed is None and time.monotonic() < deadline and run.is_alive():
+            for pid in worker_pids():
+                # the warm-up takes ~0.15 s of CPU; well past that the worker is inside the huge body
+                if cpu_seconds(pid) > 0.8:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = pid
+            time.sleep(0.05)
+        run.join(60)
+    assert killed is not None, "the worker was never seen parsing"
+    huge_result, *small = results
+    assert huge_result.status is SourceStatus.FAILED
+    assert huge_result.error == "the parser process died (killed by SIGKILL) on this feed"
+    assert [r.status for r in small] == [SourceStatus.OK] * 3  # a new worker took the rest
+    assert worker_pids() == []
+
+
+def test_small_runs_parse_here_and_large_ones_use_a_worker_per_core() -> None:
+    from digest.sources import POOL_MIN_FEEDS, parse_workers
+    from digest.sources.pool import default_workers
+
+    assert parse_workers(FetchSettings(), POOL_MIN_FEEDS - 1) == 0
+    cores = default_workers()
+    assert parse_workers(FetchSettings(), POOL_MIN_FEEDS) == (cores if cores > 1 else 0)
+    assert parse_workers(FetchSettings(parse_workers=3), 1) == 3
+    assert parse_workers(FetchSettings(parse_workers=0), 10_000) == 0
