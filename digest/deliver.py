@@ -30,6 +30,9 @@ from .fsutil import PRIVATE_MODE, write_atomic
 from .models import Issue, RenderedIssue
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # C0, DEL, C1, Unicode line breaks
+# The email package decodes RFC 2047 words in any value it is given: "=?utf-8?q?=0D=0ABcc:_x?=" in a feed
+# title became a raw CRLF and a Bcc header. A zero-width space after "=" keeps such text literal (issue #7).
+_ENCODED_WORD_START = re.compile(r"=\?(?=.*\?=)")
 _ID_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")  # the right of a Message-ID's @
 SMTP_ERRORS = (smtplib.SMTPException, OSError)
 log = logging.getLogger("digest.deliver")
@@ -97,7 +100,7 @@ def id_domain(sender: str) -> str:
 
 
 def _header(value: str) -> str:
-    return " ".join(_CONTROL.sub(" ", value).split())
+    return _ENCODED_WORD_START.sub("=\u200b?", " ".join(_CONTROL.sub(" ", value).split()))
 
 
 class FileMailer:

@@ -38,11 +38,14 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")  # C0 (bar tab, CR, LF), DEL, C1
 SURROGATE = re.compile("[\ud800-\udfff]")
 
+# RFC 2047 words the email package would decode into a raw CRLF and a new header.
+ENCODED_CRLF = "=?utf-8?q?=0D=0ABcc:_evil@example.com?="
 # Text a hostile feed might carry: markup, entities, control characters, line breaks, surrogates.
 NASTY = st.sampled_from(
     [
         "<", ">", "&", "&amp;", "&#0;", "&#x1;", "&#xD800;", "&lol;", "]]>", "<![CDATA[", "<script>", "</title>",
         "\x00", "\r\n", "\x85", "\u2028", "\ud800", "\ufeff", "javascript:", "http://", "data:,", "\\", '"', "'",
+        ENCODED_CRLF, "=?utf-8?b?DQpYLUV2aWw6IDE=?=", "=?x?q?=0A?=", "=?", "?=",
     ]
 )  # fmt: skip
 TEXTISH = st.lists(st.one_of(st.text(max_size=12), NASTY), max_size=6).map("".join)
@@ -333,6 +336,25 @@ def test_no_control_character_reaches_a_header(
     assert [a.addr_spec for a in parsed["To"].addresses] == [recipient]
     assert [a.addr_spec for a in parsed["From"].addresses] == [sender_address(sender)]
     assert parsed.get_body(("plain",)) is not None and parsed.get_body(("html",)) is not None
+
+
+@pytest.mark.parametrize(
+    "text", [ENCODED_CRLF, f"x{ENCODED_CRLF}y", "=?utf-8?b?DQpCY2M6IGV2aWxAZXhhbXBsZS5jb20=?=", "(=?x?q?=0A?=)"]
+)
+def test_an_encoded_word_in_feed_text_stays_text_and_adds_no_header(text: str) -> None:
+    # The email package decodes "=?charset?q?...?=" in any value: this one used to become CRLF + "Bcc:".
+    issue = sample_issue(make_pick(1, f"Hello {text} there, a claim long enough to lead the issue."))
+    rendered = render_issue(ENV, issue, BRAND)
+    msg = build_message(
+        rendered, issue, "D <d@example.org>", "ann@example.org", list_id=f"L {text} <l.example.org>", now=NOW
+    )
+    raw, _ = serialise_as_smtplib_does(msg, "D <d@example.org>", "ann@example.org")
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Bcc"] is None and parsed["X-Evil"] is None
+    assert set(parsed.keys()) == EXPECTED_HEADERS
+    for name in ("Subject", "List-Id"):
+        assert not CONTROL.search(str(parsed[name])) and "\n" not in str(parsed[name]) and "\r" not in str(parsed[name])
+        assert text in str(parsed[name]).replace("\u200b", "")  # shown as the feed wrote it, bar zero-width spaces
 
 
 @FAST
