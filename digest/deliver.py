@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Protocol, Self
 
 from .config import SmtpSettings
-from .errors import DeliveryError
+from .errors import DeliveryError, DeliveryUncertain
 from .fsutil import PRIVATE_MODE, write_atomic
 from .models import Issue, RenderedIssue
 
@@ -36,13 +36,6 @@ _ENCODED_WORD_START = re.compile(r"=\?(?=.*\?=)")
 _ID_DOMAIN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")  # the right of a Message-ID's @
 SMTP_ERRORS = (smtplib.SMTPException, OSError)
 log = logging.getLogger("digest.deliver")
-
-
-class DeliveryUncertain(DeliveryError):  # noqa: N818 (it is not an error that the message is lost)
-    """The message may have been delivered: the connection was lost after all of it went out.
-
-    Never retried: the ledger records the delivery as 'unknown' for the user to resolve.
-    """
 
 
 class Mailer(Protocol):

@@ -7,7 +7,9 @@
      │    └── ParseError                   body is not a feed we can read
      ├── StorageError                      SQLite trouble (corrupt, locked, full disk)
      ├── RenderError                       a template failed
-     └── DeliveryError(recipient)          SMTP or outbox trouble
+     ├── DeliveryError(recipient)          SMTP or outbox trouble
+     │    └── DeliveryUncertain            the connection broke after the whole message went out
+     └── NothingToSend                     no issue could be made (nothing new, or the clock went back)
 
 Anything else escaping is a bug and propagates with its traceback.
 """
@@ -61,6 +63,13 @@ class DeliveryError(DigestError):
         self.reason = message
         self.permanent = permanent
         super().__init__(f"{recipient}: {message}")
+
+
+class DeliveryUncertain(DeliveryError):  # noqa: N818 (it is not an error that the message is lost)
+    """The message may have been delivered: the connection was lost after all of it went out.
+
+    Never retried: the ledger records the delivery as 'unknown' for the user to resolve.
+    """
 
 
 class NothingToSend(DigestError):

@@ -228,8 +228,19 @@ class SourceHealth:
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
     recipient: str
-    status: str  # "sent" | "written" | "skipped" | "failed"
+    status: str  # "sent" | "written" | "skipped" | "failed" | "rejected" | "unknown"
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One ledger row as `digest send` shows it."""
+
+    recipient: str
+    status: str  # pending | sending | sent | written | failed | rejected | unknown
+    detail: str
+    updated_at: str
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)

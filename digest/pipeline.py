@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import ConfigError, DeliveryError, DigestError, NothingToSend
+from .errors import ConfigError, DeliveryError, DeliveryUncertain, DigestError, NothingToSend
 from .extract import extract_insights
 from .models import (
     Brand,
+    DeliveryRecord,
     DeliveryResult,
     FailedSource,
     Issue,
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
     from .deliver import Mailer
     from .store import Store
-    from .store.deliveries import DeliveryRecord
 
 log = logging.getLogger("digest.pipeline")
 
@@ -360,7 +360,6 @@ def _deliver_one(
     allowed: Collection[str] = ("pending", "failed"),
 ) -> DeliveryResult:
     """Claim the ledger row, send, then record the outcome: a crash in between is never resent blindly."""
-    from .deliver import DeliveryUncertain
 
     if ledger:
         with store.transaction():
@@ -562,7 +561,6 @@ def delivery_status(settings: Settings, now: datetime, day: date) -> list[Delive
     the listing tells the truth.
     """
     from .store import open_store
-    from .store.deliveries import DeliveryRecord
     from .store.lock import hold_lock
 
     load_issue(settings, day)  # NothingToSend when the date has no issue

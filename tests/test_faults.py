@@ -280,7 +280,8 @@ def test_a_connection_dropped_during_data_is_retried_or_left_unknown_never_sent_
 
 def test_an_uncertain_send_is_never_retried_even_with_retries_configured() -> None:
     from digest.config import SmtpSettings
-    from digest.deliver import DeliveryUncertain, SmtpMailer
+    from digest.deliver import SmtpMailer
+    from digest.errors import DeliveryUncertain
     from tests.test_deliver import message_for
 
     waits: list[float] = []

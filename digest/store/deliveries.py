@@ -19,23 +19,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
+
+from ..models import DeliveryRecord
 
 DONE = ("sent", "written")  # the recipient has the issue: never sent again
 RETRIED = ("pending", "failed")  # sent by the next run of the date without being asked
 RESENDABLE = ("unknown", "rejected")  # sent again only when `digest send --resend` names the recipient
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    """One ledger row as `digest send` shows it."""
-
-    recipient: str
-    status: str
-    detail: str
-    updated_at: str
-    message_id: str
 
 
 class DeliveriesMixin:
