@@ -11,6 +11,7 @@ retried, so a reader never gets the issue twice.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import logging
 import re
@@ -107,7 +108,7 @@ class FileMailer:
         safe = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)  # no path separators
         path = self.outbox / f"{issue}-{safe}.eml"
         try:
-            write_atomic(path, bytes(msg), mode=PRIVATE_MODE, durable=True)  # on disk for good before 'written'
+            write_atomic(path, eml_bytes(msg), mode=PRIVATE_MODE, durable=True)  # on disk for good before 'written'
         except OSError as e:
             raise DeliveryError(recipient, f"cannot write {path}: {e.strerror or e}") from e
         return str(path)
@@ -120,6 +121,18 @@ class FileMailer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def eml_bytes(msg: EmailMessage) -> bytes:
+    """The message as a file: UTF-8 headers when an address is not ASCII, as smtplib's SMTPUTF8 send does.
+
+    The default policy would put an internationalised address into an RFC 2047 word,
+    which no mail program reads as an address.
+    """
+    addresses = (str(msg.get(name, "")) for name in ("From", "To"))
+    if all(a.isascii() for a in addresses):
+        return bytes(msg)
+    return msg.as_bytes(policy=email.policy.default.clone(utf8=True))
 
 
 class SmtpMailer:

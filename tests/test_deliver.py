@@ -116,6 +116,18 @@ def test_outbox_files_parse_as_the_same_message(tmp_path: Path) -> None:
     assert not list(path.parent.glob(".*.tmp"))  # written atomically, nothing left over
 
 
+def test_an_internationalised_address_stays_an_address_in_the_outbox_file(tmp_path: Path) -> None:
+    recipient = "jörg@bücher.example"
+    path = Path(FileMailer(tmp_path).send(message_for(recipient), recipient))
+    raw = path.read_bytes()
+    assert f"To: {recipient}".encode() in raw  # RFC 6532: UTF-8 in the header, not an RFC 2047 word
+    parsed = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    assert [a.addr_spec for a in parsed["To"].addresses] == [recipient]
+    assert parsed.get_body(("plain",)) is not None  # still a whole message
+    ascii_only = Path(FileMailer(tmp_path).send(message_for("ann@example.org"), "ann@example.org")).read_bytes()
+    assert ascii_only.split(b"\n\n", 1)[0].isascii()  # plain addresses keep 7-bit headers every tool reads
+
+
 def test_once_over_smtp_delivers_each_recipient_once_across_runs(tmp_path: Path) -> None:
     with smtp_server() as (inbox, port):
         inbox.reject["gone@example.org"] = "550 5.1.1 No such user"
