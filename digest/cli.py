@@ -6,7 +6,6 @@ Heavy modules (httpx, feedparser, jinja2, sqlite) load inside the commands so th
 
 from __future__ import annotations
 
-import errno
 import logging
 import sys
 import time
@@ -19,13 +18,12 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .errors import ConfigError, DigestError, NothingToSend
+from .errors import DISK_FULL, ConfigError, DigestError, NothingToSend
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a run stopped by these fails in one line: writes are atomic
 
 
 def config_option(f: F) -> F:

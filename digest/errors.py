@@ -16,6 +16,10 @@ Anything else escaping is a bug and propagates with its traceback.
 
 from __future__ import annotations
 
+import errno
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a run stopped by these fails in one line: writes are atomic
+
 
 class DigestError(Exception):
     """Root of every error digest reports to the user as one line."""

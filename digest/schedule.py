@@ -24,7 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import DigestError, NothingToSend
+from .errors import DISK_FULL, DigestError, NothingToSend
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -67,6 +67,11 @@ def run_scheduled(settings: Settings, clock: Clock = utc_now) -> None:
         log.info("no issue today: %s", e)
     except DigestError as e:
         log.error("run failed: %s", e)
+    except OSError as e:  # the scheduler lives on; the next fire tries again
+        if e.errno not in DISK_FULL:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        log.error("run failed: disk full: no space left on the device%s; free some, the next run tries again", where)
     else:
         issue = report.issue
         if issue is not None and not report.reused:

@@ -178,3 +178,36 @@ def test_a_state_disk_with_no_room_at_all_names_the_full_disk(tmp_path: Path) ->
     steps = run_script(tmp_path, {"state": 4096}, fill="state", leave_kib=0, seed=NEW_SEED)
     assert "cannot open database" in steps["2"].stderr and "disk full" in steps["2"].stderr
     assert_clean_failure_and_recovery(steps)
+
+
+def test_a_scheduled_run_on_a_full_disk_logs_one_line_and_the_scheduler_lives_on(tmp_path: Path) -> None:
+    # serve's job function: a full archive disk must not escape into APScheduler as a traceback.
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    (tmp_path / "disk").mkdir()
+    config = tmp_path / "digest.toml"
+    config.write_text(
+        '[paths]\nseeds = "seeds"\ndatabase = "state/digest.sqlite3"\narchive = "disk/archive"\noutbox = "disk/outbox"\n'
+        '[email]\nto = ["ann@example.org"]\n',
+        encoding="utf-8",
+    )
+    job = (
+        "import logging, sys; from datetime import datetime, UTC;"
+        "from digest.config import load_settings; from digest.schedule import run_scheduled;"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr, format='%(levelname)s %(message)s');"
+        f"run_scheduled(load_settings({str(config)!r}), lambda: datetime(2026, 11, 24, 7, tzinfo=UTC));"
+        "print('scheduler still alive')"
+    )
+    script = f"""set -u
+mount -t tmpfs -o size=256k tmpfs {tmp_path / "disk"} || exit {NO_MOUNT}
+cd {ROOT}
+dd if=/dev/zero of={tmp_path / "disk"}/filler bs=1k count=250 2>/dev/null
+{sys.executable} -c "{job}"
+"""
+    proc = subprocess.run([str(UNSHARE), "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    if proc.returncode == NO_MOUNT or "unshare failed" in proc.stderr:
+        pytest.skip(f"unshare -rm cannot mount a tmpfs here: {proc.stderr.strip()[:200]}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "scheduler still alive"
+    failures = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(failures) == 1 and "run failed" in failures[0] and "disk" in failures[0], proc.stderr
+    assert "Traceback" not in proc.stderr
