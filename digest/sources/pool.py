@@ -79,14 +79,18 @@ class ParsePool:
         self._slots = asyncio.Semaphore(size)
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
+        self._unavailable = False  # a worker could not be started: the rest of the run parses here
         self.started = 0  # workers started over the pool's life (replacements included)
 
     async def parse(self, raw: RawFeed, spec: FeedSpec) -> Reply:
         async with self._slots:
+            if self._unavailable:
+                return parse_reply(raw, spec)
             try:
                 worker = self._idle.pop() if self._idle else await self._start()
             except (OSError, TimeoutError, EOFError, asyncio.IncompleteReadError) as e:
-                log.warning("cannot start a parser process (%s); parsing %s in this one", e or type(e), raw.url)
+                log.warning("cannot start a parser process (%s); parsing in this one", e or type(e).__name__)
+                self._unavailable = True
                 return parse_reply(raw, spec)
             healthy = False
             try:
