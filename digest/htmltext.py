@@ -12,6 +12,7 @@ import functools
 import re
 import threading
 from collections.abc import Callable
+from html import unescape
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -39,7 +40,6 @@ CELL_SEPARATOR = " | "
 # Dropped with their content by the sanitiser too (nh3 would keep the text of a dropped tag).
 CLEAN_CONTENT = (DROPPED - {"head"}) | {"math"}
 VOID = {"br", "hr", "img", "meta", "link", "input", "source", "wbr", "col", "area", "base"}
-_SPACE = re.compile(r"\s+")
 # A JSON escape like \ud800 makes a lone surrogate (UTF-8 cannot hold it); NUL breaks C code and headers.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -108,18 +108,53 @@ def _absolute_urls(base_url: str) -> Callable[[str, str, str], str | None]:
 
 def html_to_text(raw: str) -> str:
     """Block text of an HTML fragment or page; never raises on malformed input."""
+    text = scrub_text(raw)
+    blocks = _fast_blocks(text)
+    if blocks is not None:
+        return blocks.text()
     parser = _BlockParser()
     try:
-        parser.feed(scrub_text(raw))
+        parser.feed(text)
         parser.close()
     except (AssertionError, ValueError):  # html.parser gives up on some broken markup
         pass
     return parser.text()
 
 
-class _BlockParser(HTMLParser):
+# HTML as nh3 writes it (what html_to_text mostly reads) is tokenised with one regex, about
+# 3x faster than html.parser. Only markup whose reading cannot differ takes this path: every
+# "<" opens a plain start or end tag (lower-case-able name, attributes only as name="value"),
+# no tag whose content is dropped or raw text, no comment, declaration or "/>". Anything else
+# goes to html.parser, so the text is the same either way.
+_TAG = re.compile(r'<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:="[^"]*")?)*)>')
+_ACTIVE = BLOCKS | CELLS | {"br"}  # tags that change the text; others (a, em, img...) do nothing outside DROPPED
+
+
+def _fast_blocks(text: str) -> _Blocks | None:
+    parts = _TAG.split(text)  # data, "/" or "", tag name, attributes, data, ...
+    blocks = _Blocks()
+    for i in range(0, len(parts), 4):
+        data = parts[i]
+        if data:
+            if "<" in data:
+                return None
+            blocks.handle_data(unescape(data))
+        if i + 1 < len(parts):
+            tag = parts[i + 2].lower()
+            if tag in _ACTIVE:
+                if parts[i + 1]:
+                    blocks.handle_endtag(tag)
+                else:
+                    blocks.handle_starttag(tag, [])
+            elif tag in DROPPED:
+                return None
+    return blocks
+
+
+class _Blocks:
+    """Block text from start tags, end tags and (unescaped) data, as html.parser reports them."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.blocks: list[str] = []
         self.current: list[str] = []
         self.prefix = ""  # "• " or "# " for the block being collected
@@ -173,7 +208,9 @@ class _BlockParser(HTMLParser):
             self.current.append(" ")
 
     def flush(self) -> None:
-        text = _SPACE.sub(" ", "".join(self.current)).strip()
+        # Whitespace runs collapse to one space, ends trimmed: str.split() knows the same 29
+        # whitespace characters as re's \s (checked over every code point) and is ~4x faster.
+        text = " ".join("".join(self.current).split())
         if text:
             self.blocks.append(self.prefix + text)
             self.prefix = ""
@@ -182,3 +219,9 @@ class _BlockParser(HTMLParser):
     def text(self) -> str:
         self.flush()
         return "\n\n".join(self.blocks)
+
+
+class _BlockParser(_Blocks, HTMLParser):
+    def __init__(self) -> None:
+        HTMLParser.__init__(self, convert_charrefs=True)
+        _Blocks.__init__(self)
