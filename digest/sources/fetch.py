@@ -1,7 +1,8 @@
 """Fetch feeds over HTTP (the only httpx importer): conditional GET, deadlines, a size cap.
 
 Every failure becomes a FetchError with a short human reason; one bad feed never
-touches another. Redirects are followed by hand so each hop's address is checked.
+touches another. Redirects are followed by hand so each hop's address is checked, and every
+connection goes only to an address that passed the check (guard.GuardedBackend).
 """
 
 from __future__ import annotations
@@ -10,18 +11,22 @@ import asyncio
 import contextlib
 import email.utils
 import ipaddress
-import socket
-from collections.abc import Callable, Mapping, Sequence
+import ssl
+import urllib.request
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from .. import __version__
 from ..config import FetchSettings
 from ..errors import FetchError
 from ..models import FeedSpec, RawFeed
+from .guard import GuardedBackend, Unreachable, lookup_failed, refusal, resolve
 
 USER_AGENT = f"digest/{__version__} (+https://github.com/digest-news/digest)"
 MAX_REDIRECTS = 5
@@ -92,13 +97,16 @@ async def fetch_each(
     sizes = [len(range(i, settings.concurrency, count)) for i in range(count)]
     timeout = httpx.Timeout(settings.timeout_seconds)
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
+    tls = httpx.create_ssl_context()  # one for all clients: loading the CA bundle is not free
     async with contextlib.AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
-                httpx.AsyncClient(
+                guarded_client(
+                    settings.allow_private_networks,
                     timeout=timeout,
                     limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
                     headers=headers,
+                    tls=tls,
                 )
             )
             for size in sizes
@@ -130,6 +138,158 @@ async def fetch_each(
             on_outcome(index, outcome)
 
         await asyncio.gather(*(one(i, s) for i, s in enumerate(specs)))
+
+
+def guarded_client(
+    allow_private: bool,
+    *,
+    timeout: httpx.Timeout,
+    limits: httpx.Limits,
+    headers: Mapping[str, str],
+    tls: ssl.SSLContext | None = None,
+    backend: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncClient:
+    """An httpx client whose direct connections go through GuardedBackend (or `backend`, for tests).
+
+    Proxies from the environment are kept as httpx would set them up (a given transport turns
+    httpx's own lookup off): a proxied request connects to the proxy, which resolves the name itself.
+    """
+    tls = tls if tls is not None else httpx.create_ssl_context()
+    transport = _GuardedTransport(limits, tls, backend if backend is not None else GuardedBackend(allow_private))
+    return httpx.AsyncClient(
+        timeout=timeout, headers=headers, transport=transport, mounts=_environment_proxies(limits, tls)
+    )
+
+
+class _GuardedTransport(httpx.AsyncBaseTransport):
+    """httpx.AsyncHTTPTransport's work over an httpcore pool with our network backend.
+
+    httpx (0.27, 0.28) takes no network backend, so this maps requests, responses and
+    httpcore's errors the way its own transport does, through public APIs only.
+    """
+
+    def __init__(self, limits: httpx.Limits, tls: ssl.SSLContext, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=tls,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _httpx_errors():
+            response = await self._pool.handle_async_request(core)
+        assert isinstance(response.stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        with _httpx_errors():
+            await self._pool.__aexit__(exc_type, exc_value, traceback)
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for part in self._stream:
+                yield part
+
+    async def aclose(self) -> None:
+        close = getattr(self._stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+# httpcore's errors and httpx's, most specific first (the mapping httpx's own transport makes).
+_HTTPX_ERRORS: list[tuple[type[Exception], type[httpx.HTTPError]]] = [
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+]
+
+
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as e:
+        for core, mapped in _HTTPX_ERRORS:
+            if isinstance(e, core):
+                raise mapped(str(e)) from e
+        raise
+
+
+def _environment_proxies(limits: httpx.Limits, tls: ssl.SSLContext) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """HTTP(S)_PROXY, ALL_PROXY and NO_PROXY as httpx reads them when it builds its own transport.
+
+    A NO_PROXY host maps to None: the client's own (guarded) transport.
+    """
+    found = urllib.request.getproxies()
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for scheme in ("http", "https", "all"):
+        if found.get(scheme):
+            proxy = found[scheme] if "://" in found[scheme] else f"http://{found[scheme]}"
+            mounts[f"{scheme}://"] = httpx.AsyncHTTPTransport(verify=tls, limits=limits, proxy=proxy)
+    for host in (h.strip() for h in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        if "://" in host:
+            mounts[host] = None
+        elif _is_ip(host.split("/", 1)[0]) or host.lower() == "localhost":
+            mounts[f"all://[{host}]" if ":" in host else f"all://{host}"] = None
+        else:
+            mounts[f"all://*{host}"] = None
+    return mounts
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _host_key(url: str) -> str:
@@ -224,45 +384,17 @@ async def check_address(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     host = parts.hostname
-    # httpx resolves the name again to connect; a DNS server that answers differently the
-    # second time (rebinding) is not caught here. Pinning the checked address needs a custom
-    # transport; until then this stops misconfiguration and plain internal URLs.
+    # The early, readable refusal, naming this hop's URL; it also covers a request sent through
+    # a proxy, which resolves the name itself. A direct connection is checked again where it is
+    # made (guard.GuardedBackend), against the address it connects to: a second DNS answer
+    # (rebinding) cannot slip past this one.
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, parts.port or 80, type=socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        raise FetchError(url, f"DNS lookup failed for {host}: {e.strerror}") from e
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])  # drop an IPv6 zone id
-        kind = _private_kind(address)
-        if kind:
-            subject = f"{host} is" if _is_ip_literal(host) else f"{host} resolves to {address},"
-            raise FetchError(
-                url, f"refused: {subject} a {kind} address; set [fetch] allow_private_networks = true to allow"
-            )
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _private_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, though Python 3.11 says not
-    if address.is_loopback:
-        return "loopback"
-    if address.is_link_local:
-        return "link-local"
-    if address.is_private:
-        return "private"
-    if address.is_reserved or address.is_multicast or address.is_unspecified:
-        return "reserved"
-    if not address.is_global:  # e.g. 100.64.0.0/10, carrier-grade NAT
-        return "non-public"
-    return None
+        addresses = await resolve(host, parts.port or 80)
+    except OSError as e:  # socket.gaierror
+        raise FetchError(url, lookup_failed(host, e)) from e
+    reason = refusal(host, addresses)
+    if reason:
+        raise FetchError(url, reason)
 
 
 def describe_http_error(error: httpx.HTTPError, timeout: float) -> str:
@@ -270,6 +402,9 @@ def describe_http_error(error: httpx.HTTPError, timeout: float) -> str:
     if isinstance(error, httpx.TimeoutException):
         return f"timed out after {timeout:g} s"
     if isinstance(error, httpx.ConnectError):
+        for cause in _causes(error):
+            if isinstance(cause, Unreachable):  # the guard's refusal, already in words
+                return str(cause)
         if any(isinstance(e, ConnectionRefusedError) for e in _causes(error)):
             return "connection refused"
         text = str(error).lower()
