@@ -35,6 +35,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.smtp_server import Inbox, free_port, smtp_server
+from tests.test_schedule import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2026-11-24"
@@ -498,20 +499,6 @@ def test_archive_build_killed_at_random_moments_leaves_only_whole_files_and_the_
 # --- d) two `digest serve` on one state file ------------------------------------------------
 
 
-def wait_for_line(proc: subprocess.Popen[str], marker: str, timeout: float = 120) -> str:
-    assert proc.stderr is not None
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"{marker!r} not seen in:\n{''.join(seen)}")
-
-
 def test_two_serves_started_together_one_runs_and_after_a_sigkill_the_next_takes_over_without_repeating(
     tmp_path: Path,
 ) -> None:
@@ -530,14 +517,14 @@ def test_two_serves_started_together_one_runs_and_after_a_sigkill_the_next_takes
         _, err = loser.communicate(timeout=30)
         assert loser.returncode == 1
         assert "another digest serve is running" in err and f"(pid {winner.pid})" in err
-        log = wait_for_line(winner, "next run at")
+        log = wait_for(winner, "next run at", timeout=120)
         assert "catching up now" in log and "issue #1" in log
         assert len(list(outbox.glob("*.eml"))) == 2  # ann and bob, once each
         kill(winner)  # no clean shutdown: the kernel drops its lock
 
         third = start_digest(config, "serve")
         procs.append(third)
-        log = wait_for_line(third, "next run at")
+        log = wait_for(third, "next run at", timeout=120)
         assert "catching up" not in log  # today's issue exists: no second one
         third.send_signal(signal.SIGTERM)
         assert third.wait(timeout=60) == 0
