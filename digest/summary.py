@@ -49,7 +49,8 @@ def source_table(sources: Sequence[SourceResult], *, every_source: bool) -> list
         if not every_source and r.status not in _PROBLEMS and not detail:
             continue
         items = str(len(r.items)) if r.status is SourceStatus.OK else "-"
-        where = r.name if r.name == r.url else f"{r.name} ({r.url})"
+        named_by_url = r.name in (r.url, r.url.rsplit(".", 1)[0])  # e.g. a seed named after its file
+        where = r.url if named_by_url else f"{r.name} ({r.url})"
         rows.append((r.status.value.replace("_", " "), items, where, _clip(detail)))
     if not rows:
         return []
