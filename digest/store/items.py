@@ -23,20 +23,24 @@ class ItemsMixin:
 
     def add_items(self, source_id: int, items: Iterable[ItemData], now: datetime) -> int:
         """Insert new items, refresh changed ones (they count as unused again); returns how many changed."""
-        changed = 0
-        for item in items:
-            cur = self.db.execute(
-                """
-                INSERT INTO items (source_id, guid, source_name, url, title, published, text, html,
-                                   weight, content_hash, first_seen_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (source_id, guid) DO UPDATE SET
-                    source_name = excluded.source_name, url = excluded.url, title = excluded.title,
-                    published = excluded.published, text = excluded.text, html = excluded.html,
-                    weight = excluded.weight, content_hash = excluded.content_hash,
-                    used_by_date = NULL
-                WHERE items.content_hash != excluded.content_hash
-                """,
+        rows = list(items)
+        if not rows:
+            return 0
+        seen = now.isoformat()
+        # One executemany: its rowcount is the sum over rows (an unchanged row is 0), as the loop's was.
+        cur = self.db.executemany(
+            """
+            INSERT INTO items (source_id, guid, source_name, url, title, published, text, html,
+                               weight, content_hash, first_seen_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (source_id, guid) DO UPDATE SET
+                source_name = excluded.source_name, url = excluded.url, title = excluded.title,
+                published = excluded.published, text = excluded.text, html = excluded.html,
+                weight = excluded.weight, content_hash = excluded.content_hash,
+                used_by_date = NULL
+            WHERE items.content_hash != excluded.content_hash
+            """,
+            [
                 (
                     source_id,
                     item.guid,
@@ -48,11 +52,12 @@ class ItemsMixin:
                     item.html,
                     item.weight,
                     content_hash(item),
-                    now.isoformat(),
-                ),
-            )
-            changed += cur.rowcount
-        return changed
+                    seen,
+                )
+                for item in rows
+            ],
+        )
+        return cur.rowcount
 
     def get_item_bodies(self, source_url: str, guids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """(text, html) by guid for the items of one source already stored, among `guids`."""
