@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import operator
 import os
 import pickle
 import signal
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
-from ..models import FeedSpec, RawFeed
+from ..models import FeedSpec, ItemData, RawFeed
 
 log = logging.getLogger("digest.sources")
 
@@ -61,6 +63,24 @@ def parse_reply(raw: RawFeed, spec: FeedSpec) -> Reply:
     except Exception as e:  # a hostile body must not sink the run; the caller logs the traceback
         return ("bug", f"{type(e).__name__}: {e}", traceback.format_exc())
     return ("ok", title, items)
+
+
+# On the wire an item is the tuple of its fields: pickling a frozen slotted dataclass goes through
+# dataclasses' __setstate__, and 1,000 feeds of 30 items took 0.17 s to unpickle that way, 0.06 s as
+# tuples (then ItemData(*fields)); pickling them in the worker is cheaper too.
+_ITEM_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(ItemData)))
+
+
+def _pack(reply: Reply) -> Reply:
+    if reply[0] != "ok":
+        return reply
+    return ("ok", reply[1], [_ITEM_FIELDS(item) for item in reply[2]])
+
+
+def _unpack(reply: Reply) -> Reply:
+    if reply[0] != "ok":
+        return reply
+    return ("ok", reply[1], [ItemData(*fields) for fields in reply[2]])
 
 
 def default_workers() -> int:
@@ -144,7 +164,7 @@ class _Worker:
         try:
             await self.send(pickle.dumps((raw, spec), protocol=pickle.HIGHEST_PROTOCOL))
             async with asyncio.timeout(MAX_PARSE_SECONDS):
-                reply: Reply = pickle.loads(await self.receive())
+                reply: Reply = _unpack(pickle.loads(await self.receive()))
         except TimeoutError:
             return ("lost", f"parsing took longer than {MAX_PARSE_SECONDS:g} s; stopped")
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -211,6 +231,6 @@ def serve() -> None:
             return
         raw, spec = pickle.loads(payload)
         try:
-            send(pickle.dumps(parse_reply(raw, spec), protocol=pickle.HIGHEST_PROTOCOL))
+            send(pickle.dumps(_pack(parse_reply(raw, spec)), protocol=pickle.HIGHEST_PROTOCOL))
         except BrokenPipeError:
             return
