@@ -77,13 +77,14 @@ def _entry_item(entry: Any, spec: FeedSpec, source: str, feed_url: str) -> ItemD
     body, base = _entry_body(entry)
     # Given bytes, feedparser has no base URL (only xml:base): relative links are resolved here.
     # Not via Content-Location, which would also rewrite RSS guids and so change every item's key.
-    link = _absolute_link(entry.get("link"), feed_url)
+    link = _absolute_link(_get(entry, "link"), feed_url)
     clean = sanitize_html(body, _base_url(feed_url, base)) if body else ""
     text = html_to_text(clean)
-    title = _title_text(entry.get("title", ""))
+    title = _title_text(_get(entry, "title", ""))
     if not text and not title:
         return None
-    guid = scrub_text(str(entry.get("id") or entry.get("link") or _hash(title, text)))  # as served: keys stay stable
+    # as served: keys stay stable
+    guid = scrub_text(str(_get(entry, "id") or _get(entry, "link") or _hash(title, text)))
     published, date_note = _entry_date(entry)
     return ItemData(
         source=source,
@@ -113,6 +114,12 @@ def _safe_charref(match: re.Match[bytes]) -> bytes:
     return match.group(0) if 0 < code < 0xD800 or 0xDFFF < code <= 0x10FFFF else b"&#xFFFD"
 
 
+# dict.get on feedparser's dicts: its own get() goes through __getitem__'s alias table and
+# special keys, none of which is a key read here (link, title, id, content, value, base,
+# summary, summary_detail, itunes_summary), so the value is the same, for ~3x less time.
+_get = dict.get
+
+
 def _title_text(title: str) -> str:
     if "<" not in title and "&" not in title:  # plain text, as most titles are: what html_to_text gives, faster
         return _SPACE.sub(" ", scrub_text(title)).strip()
@@ -121,13 +128,15 @@ def _title_text(title: str) -> str:
 
 def _entry_body(entry: Any) -> tuple[str, str]:
     """The longest content, else the summary, with the xml:base in force where it stood."""
-    if entry.get("content"):
-        best = max(entry.content, key=lambda c: len(c.get("value", "")))
-        if best.get("value"):
-            return best["value"], best.get("base", "")
-    if entry.get("summary"):
-        return entry.summary, entry.get("summary_detail", {}).get("base", "")
-    return entry.get("itunes_summary", ""), ""
+    content = _get(entry, "content")
+    if content:
+        best = max(content, key=lambda c: len(_get(c, "value", "")))
+        if _get(best, "value"):
+            return best["value"], _get(best, "base", "")
+    summary = _get(entry, "summary")
+    if summary:
+        return summary, _get(_get(entry, "summary_detail", {}), "base", "")
+    return _get(entry, "itunes_summary", ""), ""
 
 
 def _base_url(feed_url: str, xml_base: str) -> str:
