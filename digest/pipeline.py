@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -109,11 +109,27 @@ def gather(
 
     seeds = read_seeds(settings.paths.seeds)
     feeds: list[SourceResult] = []
+    stored: set[int] = set()  # indexes in `due` of feeds stored while the rest were fetched
     specs = all_feeds(settings, store.get_subscriptions())
+
+    def save(kind: str, results: Iterable[SourceResult]) -> None:
+        with store.transaction():
+            for result in results:
+                store.add_items(store.update_source(result, kind, now), result.items, now)
+
+    save("seed", seeds)
     if not offline and specs:
         deferred = store.get_deferred(now)
         due = [f for f in specs if f.url not in deferred]
-        feeds = gather_feeds(due, settings.fetch, store.get_validators(), store.get_body_hashes(), progress)
+
+        def settled(batch: Sequence[tuple[int, SourceResult]]) -> None:
+            # Stored as they come, so writing overlaps fetching; a full_text feed waits for its articles.
+            ready = [(i, r) for i, r in batch if not due[i].full_text]
+            save("feed", (r for _, r in ready))
+            stored.update(i for i, _ in ready)
+
+        validators, hashes = store.get_validators(), store.get_body_hashes()
+        feeds = gather_feeds(due, settings.fetch, validators, hashes, progress, settled)
         if any(f.full_text for f in due):  # new items of summary-only feeds get their article's text
             from .sources.fulltext import add_full_texts
 
@@ -123,11 +139,7 @@ def gather(
             for f in specs
             if f.url in deferred
         ]
-    with store.transaction():
-        for kind, results in (("seed", seeds), ("feed", feeds)):
-            for result in results:
-                source_id = store.update_source(result, kind, now)
-                store.add_items(source_id, result.items, now)
+    save("feed", (r for i, r in enumerate(feeds) if i not in stored))
     for result in (*seeds, *feeds):
         if result.status is SourceStatus.FAILED:
             log.warning("source failed: %s (%s): %s", result.name, result.url, result.error)

@@ -536,3 +536,67 @@ def test_two_serves_started_together_one_runs_and_after_a_sigkill_the_next_takes
                 proc.stderr.close()
     assert len(list(outbox.glob("*.eml"))) == 2
     assert ledger_rows(config, datetime.now(UTC).date().isoformat()) == {ANN: "written", BOB: "written"}
+
+
+# --- a fetch killed late ----------------------------------------------------------------------
+
+
+def test_a_fetch_killed_late_keeps_what_it_had_stored_and_the_next_run_asks_only_if_changed(tmp_path: Path) -> None:
+    """Results are stored in batches as they come: a SIGKILL while one feed hangs loses none of the rest."""
+    from digest.sources import SETTLED_BATCH
+    from tests.http_server import Response, http_server
+    from tests.test_pool import rss_with
+
+    quick = SETTLED_BATCH + 10
+
+    def versioned(i: int) -> Any:
+        def route(handler: Any) -> Response:
+            if handler.headers.get("If-None-Match") == f'"v{i}"':
+                return Response(304, headers={"ETag": f'"v{i}"'})
+            return Response(body=rss_with(3, f"Quick {i}"), headers={"ETag": f'"v{i}"'})
+
+        return route
+
+    with http_server() as site:
+        for i in range(quick):
+            site.add(f"/q{i}.xml", versioned(i))
+        site.add("/hang.xml", Response(body=rss_with(3, "Hang"), delay=60))
+        feeds = "".join(f'[[feeds]]\nurl = "{site.base}/q{i}.xml"\n' for i in range(quick))
+        extra = (
+            f'[fetch]\nallow_private_networks = true\ntimeout_seconds = 120\n[[feeds]]\nurl = "{site.base}/hang.xml"\n'
+            + feeds
+        )
+        config = write_config(tmp_path, None, extra=extra)
+        proc = start_digest(config, "fetch")
+        try:
+
+            def stored_feeds() -> int:
+                if not database(config).exists():
+                    return 0
+                ro = f"file:{database(config)}?mode=ro"
+                with closing(sqlite3.connect(ro, uri=True)) as db, suppress(sqlite3.OperationalError):  # no table yet
+                    return int(db.execute("SELECT count(*) FROM sources WHERE etag IS NOT NULL").fetchone()[0])
+                return 0
+
+            deadline = time.monotonic() + 60
+            while stored_feeds() < SETTLED_BATCH and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert stored_feeds() >= SETTLED_BATCH
+            assert proc.poll() is None  # still waiting for the hanging feed
+        finally:
+            kill(proc)
+        kept = stored_feeds()
+        with closing(sqlite3.connect(database(config))) as db:
+            items = db.execute(
+                "SELECT count(*) FROM items i JOIN sources s ON s.id = i.source_id WHERE s.etag IS NOT NULL"
+            )
+            assert items.fetchone()[0] == 3 * kept
+
+        site.add("/hang.xml", Response(body=rss_with(3, "Hang")))
+        site.hits.clear()
+        done = digest(config, "fetch")
+        assert done.returncode == 0, done.stderr
+        asked_if_changed = [path for path, headers in site.hits if "if-none-match" in headers]
+    assert len(asked_if_changed) >= kept >= SETTLED_BATCH  # what the killed run stored is not fetched as new
+    with closing(sqlite3.connect(database(config))) as db:
+        assert db.execute("SELECT count(*) FROM sources WHERE etag IS NOT NULL").fetchone()[0] == quick

@@ -369,3 +369,29 @@ def test_subscriptions_from_before_full_text_keep_summaries(tmp_path: Path) -> N
         with store.transaction():
             store.add_subscription(FeedSpec(url="https://example.org/g", full_text=True))
         assert [f.full_text for f in store.get_subscriptions()] == [False, True]
+
+
+def test_a_full_text_feed_in_a_big_run_is_stored_once_with_its_articles(tmp_path: Path, feedserver: Site) -> None:
+    """Results are stored in batches while the run goes on; a full_text feed waits for its articles."""
+    from digest.sources import SETTLED_BATCH
+    from tests.feedserver import GOOD_RSS
+
+    serve_stories(feedserver, "storage", "chips")
+    others = SETTLED_BATCH + 10
+    for i in range(others):
+        feedserver.add(
+            f"/other{i}.xml", Response(body=GOOD_RSS.replace(b"good-", b"o%d-" % i), headers=RSS, delay=0.05)
+        )
+    settings_for(tmp_path, f"{feedserver.base}/feed.xml")  # writes digest.toml; the others are added to it
+    config = tmp_path / "digest.toml"
+    extra = "".join(f'[[feeds]]\nurl = "{feedserver.base}/other{i}.xml"\n' for i in range(others))
+    config.write_text(config.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    settings = load_settings(config)
+    with store_of(settings) as store:
+        results = gather(settings, store, NOW, offline=False)
+        stored = {i.guid: i for i in store.get_unused_items("2026-11-24")}
+    assert [r.status for r in results] == [SourceStatus.OK] * (1 + others)
+    assert len(stored) == 2 + 3 * others
+    for guid, (_, paragraphs) in STORIES.items():
+        assert all(paragraph in stored[guid].text for paragraph in paragraphs)
+        assert "teaser" not in stored[guid].text

@@ -130,3 +130,81 @@ def test_small_runs_parse_here_and_large_ones_use_a_worker_per_core() -> None:
     assert parse_workers(FetchSettings(), POOL_MIN_FEEDS) == (cores if cores > 1 else 0)
     assert parse_workers(FetchSettings(parse_workers=3), 1) == 3
     assert parse_workers(FetchSettings(parse_workers=0), 10_000) == 0
+
+
+@pytest.mark.slow
+def test_fetching_waits_while_the_parsers_are_behind() -> None:
+    """A stopped parser stops new requests once BACKLOG_PER_WORKER bodies wait; it resumes, all finish."""
+    from digest.sources import BACKLOG_PER_WORKER
+
+    feeds, concurrency = 60, 4
+    with http_server() as site:
+        for i in range(feeds):
+            site.add(f"/f{i}.xml", Response(body=rss_with(30, f"Feed {i}")))
+        specs = [FeedSpec(url=f"{site.base}/f{i}.xml") for i in range(feeds)]
+        results: list[SourceResult] = []
+        run = threading.Thread(
+            target=lambda: results.extend(gather_feeds(specs, settings(1, concurrency=concurrency), {}))
+        )
+        run.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not (pids := worker_pids()) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert pids, "no parser process started"
+            os.kill(pids[0], signal.SIGSTOP)  # the one parser holds at most one body from here on
+            time.sleep(1.5)  # loopback requests take milliseconds: without the limit all 60 are done
+            stalled = len(site.hits)
+            time.sleep(0.5)
+            assert len(site.hits) == stalled  # nothing more is asked while the bodies wait
+        finally:
+            for pid in worker_pids():
+                os.kill(pid, signal.SIGCONT)
+        run.join(60)
+    # at most: parsed before the stop, one in the parser, the backlog, and the requests in flight
+    assert stalled <= 1 + BACKLOG_PER_WORKER + concurrency + 8, stalled
+    assert stalled < feeds
+    assert [r.status for r in results] == [SourceStatus.OK] * feeds
+    assert len(site.hits) == feeds
+
+
+def test_results_are_handed_on_in_batches_while_a_slow_feed_is_still_out() -> None:
+    from digest.sources import SETTLED_BATCH
+
+    with http_server() as site:
+        quick = SETTLED_BATCH + 10
+        for i in range(quick):
+            site.add(f"/q{i}.xml", Response(body=rss_with(3, f"Quick {i}")))
+        site.add("/slow.xml", Response(body=rss_with(3, "Slow"), delay=2.0))
+        specs = [FeedSpec(url=f"{site.base}/slow.xml")] + [FeedSpec(url=f"{site.base}/q{i}.xml") for i in range(quick)]
+        handed: list[tuple[float, list[int]]] = []
+
+        def take(batch: object) -> None:
+            handed.append((time.monotonic(), [i for i, _ in batch]))  # type: ignore[attr-defined]
+
+        results = gather_feeds(specs, settings(1), {}, on_settled=take)
+        ended = time.monotonic()
+    assert handed, "nothing was handed on before the end"
+    first_time, first = handed[0]
+    assert ended - first_time > 1.0  # while the slow feed was still out
+    assert len(first) >= SETTLED_BATCH and 0 not in first
+    given = [i for _, batch in handed for i in batch]
+    assert len(given) == len(set(given))  # each result once
+    assert all(results[i].status is SourceStatus.OK and results[i].items for i in given)
+    assert results[0].status is SourceStatus.OK  # the slow one is in the list returned, not handed on
+
+
+def test_an_error_taking_results_ends_the_gather_with_that_error() -> None:
+    from digest.sources import SETTLED_BATCH
+
+    def full(batch: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with http_server() as site:
+        for i in range(SETTLED_BATCH * 3):
+            site.add(f"/f{i}.xml", Response(body=rss_with(3, f"Feed {i}")))
+        specs = [FeedSpec(url=f"{site.base}/f{i}.xml") for i in range(SETTLED_BATCH * 3)]
+        with pytest.raises(OSError, match="No space left on device"):
+            gather_feeds(specs, settings(2), {}, on_settled=full)
+        assert len(site.hits) < len(specs)  # it stopped, rather than fetching everything first
+    assert worker_pids() == []

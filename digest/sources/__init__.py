@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("digest.sources")
 
 POOL_MIN_FEEDS = 16  # fewer feeds parse faster here than a worker process starts (~0.3 s of CPU each)
+# Bodies waiting for a parser, per worker, before no new request starts. Fetching runs far
+# ahead of parsing (1,000 loopback feeds arrive in ~1 s, parse in ~4 s): without a limit the
+# fetcher takes a core from the parsers for that second, and every body waits in memory.
+BACKLOG_PER_WORKER = 8
+SETTLED_BATCH = 50  # results handed to on_settled at once: one transaction each for the caller
 
 
 def gather_feeds(
@@ -35,6 +40,7 @@ def gather_feeds(
     validators: Mapping[str, tuple[str | None, str | None]],
     body_hashes: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_settled: Callable[[Sequence[tuple[int, SourceResult]]], None] | None = None,
 ) -> list[SourceResult]:
     """Fetch and parse every feed; a body identical to the last one parsed is not parsed again.
 
@@ -42,11 +48,16 @@ def gather_feeds(
     and the machine more than one core ([fetch] parse_workers), else here, between
     fetches. A feed not fetched and parsed within [fetch] run_deadline_seconds fails with
     that reason (a body parsing here is not interrupted; the deadline applies after it).
+
+    `on_settled`, if given, receives (index in specs, result) pairs while the run goes on,
+    SETTLED_BATCH at a time, so the caller can store them as the rest is still fetched;
+    whatever it has not received is only in the list returned. An exception it raises
+    ends the gather.
     """
     from .fetch import deadline_reason
 
     deadline = time.monotonic() + settings.run_deadline_seconds
-    gathering = _Gathering(specs, body_hashes or {})
+    gathering = _Gathering(specs, body_hashes or {}, on_settled)
     workers = parse_workers(settings, len(specs))
     asyncio.run(gathering.run(settings, validators, progress, workers, deadline))
     late = deadline_reason(settings)
@@ -69,10 +80,23 @@ def parse_workers(settings: FetchSettings, feeds: int) -> int:
 class _Gathering:
     """The results of one gather, filled in as outcomes arrive, in the order of `specs`."""
 
-    def __init__(self, specs: Sequence[FeedSpec], body_hashes: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        specs: Sequence[FeedSpec],
+        body_hashes: Mapping[str, str],
+        on_settled: Callable[[Sequence[tuple[int, SourceResult]]], None] | None = None,
+    ) -> None:
         self.specs = specs
         self.body_hashes = body_hashes
         self.results: list[SourceResult | None] = [None] * len(specs)
+        self.on_settled = on_settled
+        self.settled: list[int] = []  # indexes of results not yet handed to on_settled
+
+    def hand_on(self) -> None:
+        if self.on_settled is None or len(self.settled) < SETTLED_BATCH:
+            return
+        batch, self.settled = self.settled, []
+        self.on_settled([(i, r) for i in batch if (r := self.results[i]) is not None])
 
     async def run(
         self,
@@ -87,30 +111,55 @@ class _Gathering:
 
         pool = ParsePool(workers) if workers else None
         parsing: set[asyncio.Task[None]] = set()
+        room = asyncio.Event()
+        room.set()
+
+        runner = asyncio.current_task()
+        failed: list[BaseException] = []  # what on_settled raised in a parse task: it ends the run
 
         async def parse(index: int, raw: RawFeed, digest: str) -> None:
             assert pool is not None
             self.parsed(index, raw, digest, await pool.parse(raw, self.specs[index]))
+            self.hand_on()
+
+        def parse_done(task: asyncio.Task[None]) -> None:
+            parsing.discard(task)
+            if len(parsing) < workers * BACKLOG_PER_WORKER:
+                room.set()
+            error = None if task.cancelled() else task.exception()
+            if error is not None and not failed and runner is not None:
+                failed.append(error)
+                runner.cancel()
 
         def arrived(index: int, outcome: FetchOutcome) -> None:
             body = self.fetched(index, outcome)
+            self.hand_on()
             if body is None:
                 return
             if pool is None:
                 self.parsed(index, *body, parse_reply(body[0], self.specs[index]))
             else:
-                parsing.add(asyncio.create_task(parse(index, *body)))
+                task = asyncio.create_task(parse(index, *body))
+                task.add_done_callback(parse_done)
+                parsing.add(task)
+                if len(parsing) >= workers * BACKLOG_PER_WORKER:
+                    room.clear()
 
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(deadline - time.monotonic()):
-                    await fetch_each(self.specs, settings, validators, arrived, progress)
+                    await fetch_each(self.specs, settings, validators, arrived, progress, room.wait if pool else None)
                     if parsing:
                         await asyncio.gather(*parsing)
+        except asyncio.CancelledError:
+            if failed:  # the caller could not take a result (a full disk, say): its error, not a cancel
+                raise failed[0] from None
+            raise
         finally:
-            for task in parsing:
+            late = list(parsing)
+            for task in late:
                 task.cancel()  # late: each kills the worker holding its body
-            await asyncio.gather(*parsing, return_exceptions=True)
+            await asyncio.gather(*late, return_exceptions=True)
             if pool is not None:
                 await pool.close()
 
@@ -130,6 +179,7 @@ class _Gathering:
                 retry_after=outcome.retry_after,
                 gone=outcome.gone,
             )
+            self.settled.append(index)
             return None
         if isinstance(outcome, NotModified):
             digest = self.body_hashes.get(spec.url)
@@ -146,6 +196,7 @@ class _Gathering:
                 body_hash=digest,
                 moved_to=_moved_to(spec, outcome),
             )
+            self.settled.append(index)
             return None
         assert digest is not None
         return outcome, digest
@@ -161,6 +212,7 @@ class _Gathering:
             else:
                 log.debug("ParseError: %s: %s", raw.url, reason)
             self.results[index] = SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=reason)
+            self.settled.append(index)
             return
         _, title, items = reply
         self.results[index] = SourceResult(
@@ -174,6 +226,7 @@ class _Gathering:
             body_hash=digest,
             moved_to=_moved_to(spec, raw),
         )
+        self.settled.append(index)
 
 
 def _moved_to(spec: FeedSpec, outcome: RawFeed | NotModified) -> str | None:

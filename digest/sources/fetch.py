@@ -13,7 +13,7 @@ import email.utils
 import ipaddress
 import ssl
 import urllib.request
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -87,11 +87,13 @@ async def fetch_each(
     validators: Mapping[str, tuple[str | None, str | None]],
     on_outcome: Callable[[int, FetchOutcome], None],
     progress: Progress | None = None,
+    room: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Fetch every feed concurrently, handing on_outcome(index, outcome) each one as it arrives.
 
     At most `settings.concurrency` requests at once, and `settings.per_host_concurrency` per host.
     The connections are spread over several keep-alive clients of CONNECTIONS_PER_CLIENT each.
+    With `room`, each request first awaits it: the consumer's back-pressure.
     """
     count = max(1, -(-settings.concurrency // CONNECTIONS_PER_CLIENT))
     sizes = [len(range(i, settings.concurrency, count)) for i in range(count)]
@@ -127,6 +129,8 @@ async def fetch_each(
             async with host:
                 client = await slots.get()
                 try:
+                    if room is not None:  # holding the slot: no request starts while there is none
+                        await room()
                     outcome: FetchOutcome = await fetch_feed(client, spec, settings, etag, modified)
                 except FetchError as e:
                     outcome = e
