@@ -175,7 +175,7 @@ def test_results_are_handed_on_in_batches_while_a_slow_feed_is_still_out() -> No
         quick = SETTLED_BATCH + 10
         for i in range(quick):
             site.add(f"/q{i}.xml", Response(body=rss_with(3, f"Quick {i}")))
-        site.add("/slow.xml", Response(body=rss_with(3, "Slow"), delay=2.0))
+        site.add("/slow.xml", Response(body=rss_with(3, "Slow"), delay=3.0))
         specs = [FeedSpec(url=f"{site.base}/slow.xml")] + [FeedSpec(url=f"{site.base}/q{i}.xml") for i in range(quick)]
         handed: list[tuple[float, list[int]]] = []
 
@@ -194,7 +194,8 @@ def test_results_are_handed_on_in_batches_while_a_slow_feed_is_still_out() -> No
     assert results[0].status is SourceStatus.OK  # the slow one is in the list returned, not handed on
 
 
-def test_an_error_taking_results_ends_the_gather_with_that_error() -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_error_taking_results_ends_the_gather_with_that_error(workers: int) -> None:
     from digest.sources import SETTLED_BATCH
 
     def full(batch: object) -> None:
@@ -205,6 +206,6 @@ def test_an_error_taking_results_ends_the_gather_with_that_error() -> None:
             site.add(f"/f{i}.xml", Response(body=rss_with(3, f"Feed {i}")))
         specs = [FeedSpec(url=f"{site.base}/f{i}.xml") for i in range(SETTLED_BATCH * 3)]
         with pytest.raises(OSError, match="No space left on device"):
-            gather_feeds(specs, settings(2), {}, on_settled=full)
+            gather_feeds(specs, settings(workers), {}, on_settled=full)
         assert len(site.hits) < len(specs)  # it stopped, rather than fetching everything first
     assert worker_pids() == []

@@ -91,12 +91,24 @@ class _Gathering:
         self.results: list[SourceResult | None] = [None] * len(specs)
         self.on_settled = on_settled
         self.settled: list[int] = []  # indexes of results not yet handed to on_settled
+        self.failed: list[BaseException] = []  # what ended the run: on_settled's error, or a bug
+        self.runner: asyncio.Task[None] | None = None
 
     def hand_on(self) -> None:
-        if self.on_settled is None or len(self.settled) < SETTLED_BATCH:
+        if self.on_settled is None or len(self.settled) < SETTLED_BATCH or self.failed:
             return
         batch, self.settled = self.settled, []
-        self.on_settled([(i, r) for i in batch if (r := self.results[i]) is not None])
+        try:
+            self.on_settled([(i, r) for i in batch if (r := self.results[i]) is not None])
+        except Exception as e:  # a full disk, say
+            self.fail(e)
+
+    def fail(self, error: BaseException) -> None:
+        """End the run with this error: every request and parse still going is cancelled."""
+        if not self.failed:
+            self.failed.append(error)
+            if self.runner is not None:
+                self.runner.cancel()
 
     async def run(
         self,
@@ -114,8 +126,7 @@ class _Gathering:
         room = asyncio.Event()
         room.set()
 
-        runner = asyncio.current_task()
-        failed: list[BaseException] = []  # what on_settled raised in a parse task: it ends the run
+        self.runner = asyncio.current_task()
 
         async def parse(index: int, raw: RawFeed, digest: str) -> None:
             assert pool is not None
@@ -126,10 +137,8 @@ class _Gathering:
             parsing.discard(task)
             if len(parsing) < workers * BACKLOG_PER_WORKER:
                 room.set()
-            error = None if task.cancelled() else task.exception()
-            if error is not None and not failed and runner is not None:
-                failed.append(error)
-                runner.cancel()
+            if not task.cancelled() and (error := task.exception()) is not None:
+                self.fail(error)  # a bug: loud, as it was when the run awaited every parse
 
         def arrived(index: int, outcome: FetchOutcome) -> None:
             body = self.fetched(index, outcome)
@@ -152,8 +161,8 @@ class _Gathering:
                     if parsing:
                         await asyncio.gather(*parsing)
         except asyncio.CancelledError:
-            if failed:  # the caller could not take a result (a full disk, say): its error, not a cancel
-                raise failed[0] from None
+            if self.failed:  # ended by fail(): that error, not a cancel
+                raise self.failed[0] from None
             raise
         finally:
             late = list(parsing)
