@@ -123,7 +123,8 @@ def gather(
         due = [f for f in specs if f.url not in deferred]
 
         def settled(batch: Sequence[tuple[int, SourceResult]]) -> None:
-            # Stored as they come, so writing overlaps fetching; a full_text feed waits for its articles.
+            # Stored as they come (in the event loop, between fetches, while the parse workers go on),
+            # so a run killed late keeps them; a full_text feed waits for its articles.
             ready = [(i, r) for i, r in batch if not due[i].full_text]
             save("feed", (r for _, r in ready))
             stored.update(i for i, _ in ready)

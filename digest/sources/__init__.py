@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("digest.sources")
 
 POOL_MIN_FEEDS = 16  # fewer feeds parse faster here than a worker process starts (~0.3 s of CPU each)
-# Bodies waiting for a parser, per worker, before no new request starts. Fetching runs far
-# ahead of parsing (1,000 loopback feeds arrive in ~1 s, parse in ~4 s): without a limit the
-# fetcher takes a core from the parsers for that second, and every body waits in memory.
+# Bodies handed to the parsers (queued or parsing), per worker, at which no new request starts;
+# requests already under way still land, so up to this plus [fetch] concurrency may wait.
+# Fetching runs far ahead of parsing (1,000 loopback feeds arrive in ~1 s, parse in ~4 s):
+# without a limit every body would wait in memory.
 BACKLOG_PER_WORKER = 8
 SETTLED_BATCH = 50  # results handed to on_settled at once: one transaction each for the caller
 
@@ -162,6 +163,8 @@ class _Gathering:
                         await asyncio.gather(*parsing)
         except asyncio.CancelledError:
             if self.failed:  # ended by fail(): that error, not a cancel
+                if self.runner is not None:
+                    self.runner.uncancel()  # the cancel was ours, and it is handled
                 raise self.failed[0] from None
             raise
         finally:
