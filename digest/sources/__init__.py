@@ -95,6 +95,10 @@ class _Gathering:
         self.failed: list[BaseException] = []  # what ended the run: on_settled's error, or a bug
         self.runner: asyncio.Task[None] | None = None
 
+    def settle(self, index: int, result: SourceResult) -> None:
+        self.results[index] = result
+        self.settled.append(index)
+
     def hand_on(self) -> None:
         if self.on_settled is None or len(self.settled) < SETTLED_BATCH or self.failed:
             return
@@ -183,32 +187,36 @@ class _Gathering:
         name = spec.name or spec.url
         if isinstance(outcome, FetchError):
             _log_failure(outcome)
-            self.results[index] = SourceResult(
-                name=name,
-                url=spec.url,
-                status=SourceStatus.FAILED,
-                error=outcome.reason,
-                retry_after=outcome.retry_after,
-                gone=outcome.gone,
+            self.settle(
+                index,
+                SourceResult(
+                    name=name,
+                    url=spec.url,
+                    status=SourceStatus.FAILED,
+                    error=outcome.reason,
+                    retry_after=outcome.retry_after,
+                    gone=outcome.gone,
+                ),
             )
-            self.settled.append(index)
             return None
         if isinstance(outcome, NotModified):
             digest = self.body_hashes.get(spec.url)
         else:
             digest = "sha1:" + hashlib.sha1(outcome.content).hexdigest()
         if isinstance(outcome, NotModified) or digest == self.body_hashes.get(spec.url):
-            self.results[index] = SourceResult(
-                name=name,
-                url=spec.url,
-                status=SourceStatus.NOT_MODIFIED,
-                etag=outcome.etag,
-                last_modified=outcome.last_modified,
-                final_url=outcome.url,
-                body_hash=digest,
-                moved_to=_moved_to(spec, outcome),
+            self.settle(
+                index,
+                SourceResult(
+                    name=name,
+                    url=spec.url,
+                    status=SourceStatus.NOT_MODIFIED,
+                    etag=outcome.etag,
+                    last_modified=outcome.last_modified,
+                    final_url=outcome.url,
+                    body_hash=digest,
+                    moved_to=_moved_to(spec, outcome),
+                ),
             )
-            self.settled.append(index)
             return None
         assert digest is not None
         return outcome, digest
@@ -223,22 +231,23 @@ class _Gathering:
                 reason = f"parser error: {reason}"
             else:
                 log.debug("ParseError: %s: %s", raw.url, reason)
-            self.results[index] = SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=reason)
-            self.settled.append(index)
+            self.settle(index, SourceResult(name=name, url=spec.url, status=SourceStatus.FAILED, error=reason))
             return
         _, title, items = reply
-        self.results[index] = SourceResult(
-            name=spec.name or title or name,
-            url=spec.url,
-            status=SourceStatus.OK,
-            items=tuple(items),
-            etag=raw.etag,
-            last_modified=raw.last_modified,
-            final_url=raw.url,
-            body_hash=digest,
-            moved_to=_moved_to(spec, raw),
+        self.settle(
+            index,
+            SourceResult(
+                name=spec.name or title or name,
+                url=spec.url,
+                status=SourceStatus.OK,
+                items=tuple(items),
+                etag=raw.etag,
+                last_modified=raw.last_modified,
+                final_url=raw.url,
+                body_hash=digest,
+                moved_to=_moved_to(spec, raw),
+            ),
         )
-        self.settled.append(index)
 
 
 def _moved_to(spec: FeedSpec, outcome: RawFeed | NotModified) -> str | None:
