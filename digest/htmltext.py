@@ -15,7 +15,9 @@ from collections.abc import Callable
 from html import unescape
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
+
+from .urls import join
 
 if TYPE_CHECKING:
     import nh3
@@ -97,7 +99,9 @@ def _absolute_urls(base_url: str) -> Callable[[str, str, str], str | None]:
         if (tag, attribute) not in URL_ATTRIBUTES:
             return value
         try:
-            url = urljoin(base_url, value.strip())
+            url = join(base_url, value.strip())
+            if url.startswith(("http://", "https://")):  # as most are: the scheme is plain to see
+                return url
             scheme = urlsplit(url).scheme.lower()
         except ValueError:  # e.g. a broken IPv6 literal: keep nothing rather than guess
             return None

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "digest"
-CORE = ["models", "errors", "extract", "rank", "render", "serialize", "summary", "htmltext"]
+CORE = ["models", "errors", "extract", "rank", "render", "serialize", "summary", "htmltext", "urls"]
 EDGES = ["sources", "store", "deliver", "archive", "embed"]
 IO_LIBRARIES = {"httpx", "feedparser", "sqlite3", "smtplib", "apscheduler", "socket", "subprocess"}
 

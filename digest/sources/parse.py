@@ -7,6 +7,7 @@ no feed in it at all is a ParseError. Entry HTML is sanitised here, once.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import html
 import json
@@ -19,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from ..errors import ParseError
 from ..htmltext import html_to_text, sanitize_html, scrub_text
 from ..models import FeedSpec, ItemData, RawFeed
+from ..urls import join
 
 MAX_ENTRIES = 500  # a feed with more entries than this is truncated, newest first as served
 FUTURE_SLACK = timedelta(days=1)  # clocks and time zones differ; further ahead is not believed
@@ -38,8 +40,7 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
     """(feed title, items) of one fetched body."""
     if _looks_like_json_feed(raw):
         return _parse_json_feed(raw, spec)
-    import feedparser
-
+    feedparser = _feedparser()
     try:
         parsed = feedparser.parse(
             _defuse_charrefs(raw.content),
@@ -59,6 +60,16 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
     source = spec.name or title or urlsplit(spec.url).hostname or spec.url
     items = [item for e in parsed.entries[:MAX_ENTRIES] if (item := _entry_item(e, spec, source, raw.url))]
     return title, items
+
+
+@functools.cache
+def _feedparser() -> Any:
+    import feedparser
+
+    from .fastdict import install
+
+    install(feedparser)
+    return feedparser
 
 
 def discover_feeds(body: bytes, base_url: str) -> list[str]:
@@ -205,7 +216,7 @@ def _absolute_link(value: Any, feed_url: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        url = urljoin(feed_url, scrub_text(value.strip()))
+        url = join(feed_url, scrub_text(value.strip()))
     except ValueError:
         return None
     return url if _is_web_url(url) and not _URL_CONTROL.search(url) else None
