@@ -209,3 +209,45 @@ def test_an_error_taking_results_ends_the_gather_with_that_error(workers: int) -
             gather_feeds(specs, settings(workers), {}, on_settled=full)
         assert len(site.hits) < len(specs)  # it stopped, rather than fetching everything first
     assert worker_pids() == []
+
+
+@pytest.mark.slow
+def test_a_body_past_the_time_limit_fails_alone_and_the_bodies_queued_behind_it_are_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from digest.sources import pool
+
+    monkeypatch.setattr(pool, "MAX_PARSE_SECONDS", 0.5)
+    with http_server() as site:
+        site.add("/huge.xml", Response(body=rss_with(40_000, "Huge")))  # seconds of parsing
+        for i in range(3):  # sent to the one worker behind the huge body
+            site.add(f"/small{i}.xml", Response(body=rss_with(5, f"Small {i}"), delay=0.2))
+        specs = [FeedSpec(url=f"{site.base}/huge.xml", name="huge")]
+        specs += [FeedSpec(url=f"{site.base}/small{i}.xml", name=f"small{i}") for i in range(3)]
+        huge_result, *small = gather_feeds(specs, settings(1, max_bytes=50_000_000), {})
+    assert huge_result.status is SourceStatus.FAILED
+    assert huge_result.error == "parsing took longer than 0.5 s; stopped"
+    assert [r.status for r in small] == [SourceStatus.OK] * 3
+    assert [len(r.items) for r in small] == [5] * 3
+    assert worker_pids() == []
+
+
+@pytest.mark.slow
+def test_a_body_queued_behind_another_is_timed_from_when_its_turn_comes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from digest.models import RawFeed
+    from digest.sources import pool
+
+    body = rss_with(12_000, "Long")
+    raw = RawFeed(url="http://calibrate.invalid/feed", content=body, headers={})
+    pool.parse_reply(raw, FeedSpec(url=raw.url))  # warm
+    start = time.perf_counter()
+    pool.parse_reply(raw, FeedSpec(url=raw.url))
+    took = time.perf_counter() - start
+    # Each body alone is well within the limit; both together, timed from when they were sent, are not.
+    monkeypatch.setattr(pool, "MAX_PARSE_SECONDS", 1.5 * took + 0.2)
+    with http_server() as site:
+        for i in range(2):
+            site.add(f"/long{i}.xml", Response(body=body))
+        specs = [FeedSpec(url=f"{site.base}/long{i}.xml", name=f"long{i}") for i in range(2)]
+        results = gather_feeds(specs, settings(1, max_bytes=50_000_000), {})
+    assert [(r.status, r.error) for r in results] == [(SourceStatus.OK, None)] * 2

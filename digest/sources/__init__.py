@@ -174,7 +174,7 @@ class _Gathering:
         finally:
             late = list(parsing)
             for task in late:
-                task.cancel()  # late: each kills the worker holding its body
+                task.cancel()  # late: pool.close() then kills every worker still holding a body
             await asyncio.gather(*late, return_exceptions=True)
             if pool is not None:
                 await pool.close()
