@@ -17,7 +17,7 @@ of RSS over the whole process tree (digest and any parse workers), polled every
 The parse bound is feedparser's CPU time on exactly the bytes served, with the
 options digest passes (digest.sources.parse.FEEDPARSER_OPTIONS), in this process,
 divided by the number of cores: feedparser as published, without the fast paths digest
-puts on its FeedParserDict where it parses (digest/sources/fastdict.py).
+puts on its FeedParserDict where it parses (digest/sources/fastpaths.py).
 
 The peer runs last: ../shared/bench/r2e_bench.py --digest (one mail per feed) on
 the same feeds, with rss2email 3.14 and aiosmtpd installed into a venv of its own
@@ -280,7 +280,7 @@ def parse_bound(base: str, feeds: int, cores: int, runs: int) -> dict[str, Any]:
 
     from digest.sources.parse import FEEDPARSER_OPTIONS
 
-    # The bound is feedparser as published: digest's FeedParserDict fast paths (sources/fastdict.py)
+    # The bound is feedparser as published: digest's FeedParserDict fast paths (sources/fastpaths.py)
     # are installed only where digest parses, never in this process.
     assert "_digest_original" not in vars(feedparser.FeedParserDict), "the parse bound must use feedparser as is"
 

@@ -66,7 +66,7 @@ def parse_feed(raw: RawFeed, spec: FeedSpec) -> tuple[str, list[ItemData]]:
 def _feedparser() -> Any:
     import feedparser
 
-    from .fastdict import install
+    from .fastpaths import install
 
     install(feedparser)
     return feedparser

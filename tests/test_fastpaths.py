@@ -1,4 +1,4 @@
-"""feedparser with digest's FeedParserDict fast paths gives exactly what it gives without them."""
+"""feedparser with digest's fast paths gives exactly what it gives without them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import feedparser
 import pytest
 from feedparser.util import FeedParserDict
 
-from digest.sources import fastdict
+from digest.sources import fastpaths
 from digest.sources.parse import FEEDPARSER_OPTIONS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -24,10 +24,12 @@ FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file()) if CORPUS.is_dir() e
 def fast() -> Iterator[None]:
     """Fast paths on for the test, and afterwards as they were before it."""
     was_on = "_digest_original" in FeedParserDict.__dict__
-    assert fastdict.install(feedparser)
+    assert fastpaths.install(feedparser)
     yield
-    if not was_on:
-        fastdict.uninstall(feedparser)
+    if was_on:
+        fastpaths.install(feedparser)
+    else:
+        fastpaths.uninstall(feedparser)
 
 
 def _outcome(body: bytes, options: dict[str, Any]) -> dict[str, Any]:
@@ -39,10 +41,10 @@ def _outcome(body: bytes, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _both(body: bytes, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    fastdict.uninstall(feedparser)
+    fastpaths.uninstall(feedparser)
     assert "_digest_original" not in FeedParserDict.__dict__
     slow = _outcome(body, options)
-    assert fastdict.install(feedparser)
+    assert fastpaths.install(feedparser)
     return slow, _outcome(body, options)
 
 
@@ -108,18 +110,29 @@ def test_deepcopy_is_deep_and_keeps_the_type() -> None:
 
 def test_only_feedparser_versions_it_was_read_against_are_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     was_on = "_digest_original" in FeedParserDict.__dict__
-    fastdict.uninstall(feedparser)
+    fastpaths.uninstall(feedparser)
     try:
         monkeypatch.setattr(feedparser, "__version__", "7.0.0")
-        assert fastdict.install(feedparser) is False
+        assert fastpaths.install(feedparser) is False
         assert "_digest_original" not in FeedParserDict.__dict__
         assert FeedParserDict.__dict__["get"].__module__ == "feedparser.util"
         monkeypatch.undo()
-        assert fastdict.install(feedparser) is True
-        assert FeedParserDict.__dict__["get"].__module__ == "digest.sources.fastdict"
-        fastdict.uninstall(feedparser)
+        assert fastpaths.install(feedparser) is True
+        assert FeedParserDict.__dict__["get"].__module__ == "digest.sources.fastpaths"
+        assert feedparser.mixin._urljoin.__module__ == "digest.sources.fastpaths"
+        fastpaths.uninstall(feedparser)
         assert FeedParserDict.__dict__["get"].__module__ == "feedparser.util"
+        assert feedparser.mixin._urljoin.__module__ == "feedparser.urls"
         assert "__deepcopy__" not in FeedParserDict.__dict__  # put back as feedparser had it: absent
     finally:
         if was_on:
-            fastdict.install(feedparser)
+            fastpaths.install(feedparser)
+
+
+@pytest.mark.usefixtures("fast")
+def test_joining_base_urls_gives_what_feedparser_gives() -> None:
+    original = FeedParserDict.__dict__["_digest_original"]["_urljoin"]
+    cases = [("", ""), ("", "https://a.example//x"), ("https://a.example/", ""), ("https://a.example/b/", "c")]
+    assert [feedparser.mixin._urljoin(b, u) for b, u in cases] == [original(b, u) for b, u in cases]
+    fastpaths.uninstall(feedparser)
+    assert feedparser.mixin._urljoin is original
