@@ -132,16 +132,12 @@ def test_small_runs_parse_here_and_large_ones_use_a_worker_per_core() -> None:
     assert parse_workers(FetchSettings(parse_workers=0), 10_000) == 0
 
 
-@pytest.mark.slow
-def test_fetching_waits_while_the_parsers_are_behind() -> None:
-    """A stopped parser stops new requests once BACKLOG_PER_WORKER bodies wait; it resumes, all finish."""
-    from digest.sources import BACKLOG_PER_WORKER
-
-    feeds, concurrency = 60, 4
+def stalled_requests(bodies: list[bytes], concurrency: int) -> tuple[int, int, list[SourceResult]]:
+    """Requests made while the one parser is stopped, requests in all, and the results."""
     with http_server() as site:
-        for i in range(feeds):
-            site.add(f"/f{i}.xml", Response(body=rss_with(30, f"Feed {i}")))
-        specs = [FeedSpec(url=f"{site.base}/f{i}.xml") for i in range(feeds)]
+        for i, body in enumerate(bodies):
+            site.add(f"/f{i}.xml", Response(body=body))
+        specs = [FeedSpec(url=f"{site.base}/f{i}.xml") for i in range(len(bodies))]
         results: list[SourceResult] = []
         run = threading.Thread(
             target=lambda: results.extend(gather_feeds(specs, settings(1, concurrency=concurrency), {}))
@@ -152,8 +148,8 @@ def test_fetching_waits_while_the_parsers_are_behind() -> None:
             while not (pids := worker_pids()) and time.monotonic() < deadline:
                 time.sleep(0.005)
             assert pids, "no parser process started"
-            os.kill(pids[0], signal.SIGSTOP)  # the one parser holds at most one body from here on
-            time.sleep(1.5)  # loopback requests take milliseconds: without the limit all 60 are done
+            os.kill(pids[0], signal.SIGSTOP)  # the one parser takes no more bodies from here on
+            time.sleep(1.5)  # loopback requests take milliseconds: without the limit all are done
             stalled = len(site.hits)
             time.sleep(0.5)
             assert len(site.hits) == stalled  # nothing more is asked while the bodies wait
@@ -161,11 +157,41 @@ def test_fetching_waits_while_the_parsers_are_behind() -> None:
             for pid in worker_pids():
                 os.kill(pid, signal.SIGCONT)
         run.join(60)
-    # at most: parsed before the stop, one in the parser, the backlog, and the requests in flight
-    assert stalled <= 1 + BACKLOG_PER_WORKER + concurrency + 8, stalled
+        return stalled, len(site.hits), results
+
+
+@pytest.mark.slow
+def test_fetching_waits_while_the_parsers_are_behind() -> None:
+    """A stopped parser stops new requests once BACKLOG_PER_WORKER bodies wait; it resumes, all finish."""
+    from digest.sources import BACKLOG_PER_WORKER
+    from digest.sources.pool import DEPTH
+
+    feeds, concurrency = 80, 4
+    stalled, hits, results = stalled_requests([rss_with(30, f"Feed {i}") for i in range(feeds)], concurrency)
+    # at most: parsed before the stop, those sent to the parser, the backlog, and the requests in flight
+    assert stalled <= 8 + DEPTH + BACKLOG_PER_WORKER + concurrency, stalled
     assert stalled < feeds
     assert [r.status for r in results] == [SourceStatus.OK] * feeds
-    assert len(site.hits) == feeds
+    assert hits == feeds
+
+
+@pytest.mark.slow
+def test_fetching_waits_for_big_bodies_by_their_bytes() -> None:
+    """Bodies of 700 KB: the byte budget stops new requests long before the count would."""
+    from digest.sources import BACKLOG_BYTES_PER_WORKER
+    from digest.sources.pool import DEPTH
+
+    feeds, concurrency = 30, 4
+    paragraph = "&lt;p&gt;" + "word " * 20_000 + "&lt;/p&gt;"  # 100 KB of text: quick to parse
+    items = "".join(f"<item><guid>g{i}</guid><description>{paragraph}</description></item>" for i in range(7))
+    bodies = [
+        f'<rss version="2.0"><channel><title>Big {n}</title>{items}</channel></rss>'.encode() for n in range(feeds)
+    ]
+    stalled, hits, results = stalled_requests(bodies, concurrency)
+    by_bytes = -(-BACKLOG_BYTES_PER_WORKER // len(bodies[0]))  # bodies that fill the budget
+    assert stalled <= 8 + DEPTH + by_bytes + concurrency < feeds, stalled
+    assert [r.status for r in results] == [SourceStatus.OK] * feeds
+    assert hits == feeds
 
 
 def test_results_are_handed_on_in_batches_while_a_slow_feed_is_still_out() -> None:

@@ -36,10 +36,10 @@ def install(feedparser: ModuleType) -> bool:
 
     The module is passed in: only sources.parse imports feedparser (tests/test_architecture.py).
     """
-    FeedParserDict = feedparser.FeedParserDict  # noqa: N806 (feedparser's class)
-    mixin = feedparser.mixin
     if not str(feedparser.__version__).startswith("6.0."):
         return False
+    FeedParserDict = feedparser.FeedParserDict  # noqa: N806 (feedparser's class)
+    mixin = feedparser.mixin
     if _MARK in FeedParserDict.__dict__:
         return True
     slow = frozenset({"category", "enclosures", "license", "updated", "updated_parsed", *FeedParserDict.keymap})

@@ -1,4 +1,5 @@
-"""Which addresses a feed may reach, and a network backend that connects only to those.
+"""Which addresses a feed may reach, and a network backend that connects only to those
+(its streams also answer httpcore's "is this idle connection closed?" cheaply).
 
 The address a name resolves to is checked and then connected to by number, in one step:
 a DNS server that answers a public address to a first lookup and an internal one to a
