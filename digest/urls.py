@@ -17,7 +17,12 @@ _KEPT_AS_IS = re.compile(r"https?://[^/?#;\[\]\t\r\n][^;\[\]\t\r\n]*")
 
 
 def join(base: str, url: str) -> str:
-    """urljoin(base, url): the same string, faster for absolute http(s) URLs; ValueError as urljoin raises it."""
+    """urljoin(base, url), faster for absolute http(s) URLs; ValueError as urljoin raises it.
+
+    The same string for any base urllib can parse (a feed's or page's URL, already fetched);
+    given a broken base (an unclosed "[" in its host), an absolute URL is returned where
+    urljoin would raise.
+    """
     if url.isascii() and _KEPT_AS_IS.fullmatch(url) and not url.endswith(("?", "#")) and "?#" not in url:
         return url
     return urljoin(base, url)
