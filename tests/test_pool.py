@@ -277,3 +277,20 @@ def test_a_body_queued_behind_another_is_timed_from_when_its_turn_comes(monkeypa
         specs = [FeedSpec(url=f"{site.base}/long{i}.xml", name=f"long{i}") for i in range(2)]
         results = gather_feeds(specs, settings(1, max_bytes=50_000_000), {})
     assert [(r.status, r.error) for r in results] == [(SourceStatus.OK, None)] * 2
+
+
+def test_workers_that_cannot_start_leave_the_parsing_to_this_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("PYTHONHOME", "/nonexistent")  # a worker's interpreter dies before it is ready
+    with http_server() as site:
+        specs = serve_mix(site)
+        with caplog.at_level("WARNING", logger="digest.sources"):
+            pooled = gather_feeds(specs, settings(2), {})
+        monkeypatch.delenv("PYTHONHOME")
+        here = gather_feeds(specs, settings(0), {})
+    assert comparable(pooled) == comparable(here)
+    assert sum(len(r.items) for r in pooled) == 3 + 2 + 1 + 40
+    warnings = [r.getMessage() for r in caplog.records if "cannot start a parser process" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # said once, then every body parses here
+    assert worker_pids() == []

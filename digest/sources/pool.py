@@ -110,7 +110,6 @@ class ParsePool:
         self._workers: list[_Worker] = []
         self._spawning = 0  # processes being created, counted against size
         self._unavailable = False  # a worker could not be started: the rest of the run parses here
-        self.started = 0  # workers started over the pool's life (replacements included)
 
     async def parse(self, raw: RawFeed, spec: FeedSpec) -> Reply:
         async with self._slots:
@@ -161,7 +160,6 @@ class ParsePool:
             self._spawning -= 1
         worker = _Worker(process)
         self._workers.append(worker)
-        self.started += 1
         return worker
 
     def _give_up(self, reason: object) -> None:
