@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import sys
+import xml.sax
+import xml.sax.handler
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,6 +125,8 @@ def test_only_feedparser_versions_it_was_read_against_are_changed(monkeypatch: p
         fastpaths.uninstall(feedparser)
         assert FeedParserDict.__dict__["get"].__module__ == "feedparser.util"
         assert feedparser.mixin._urljoin.__module__ == "feedparser.urls"
+        assert feedparser.mixin._cp1252 is feedparser.html._cp1252
+        assert feedparser.api.PREFERRED_XML_PARSERS == ["drv_libxml2"]
         assert "__deepcopy__" not in FeedParserDict.__dict__  # put back as feedparser had it: absent
     finally:
         if was_on:
@@ -136,3 +140,28 @@ def test_joining_base_urls_gives_what_feedparser_gives() -> None:
     assert [feedparser.mixin._urljoin(b, u) for b, u in cases] == [original(b, u) for b, u in cases]
     fastpaths.uninstall(feedparser)
     assert feedparser.mixin._urljoin is original
+
+
+@pytest.mark.usefixtures("fast")
+def test_the_sax_reader_hands_over_each_run_of_text_at_once() -> None:
+    assert feedparser.api.PREFERRED_XML_PARSERS[0] == "digest.sources.fastpaths"
+    reader = xml.sax.make_parser(feedparser.api.PREFERRED_XML_PARSERS)
+    texts: list[str] = []
+
+    class Texts(xml.sax.handler.ContentHandler):
+        def characters(self, content: str) -> None:
+            texts.append(content)
+
+    reader.setContentHandler(Texts())
+    reader.feed(b"<a>one\ntwo &amp; three<![CDATA[ <four> ]]></a>")
+    reader.close()
+    assert texts == ["one\ntwo & three <four> "]  # unbuffered expat: five pieces
+
+
+@pytest.mark.usefixtures("fast")
+def test_the_cp1252_table_translates_every_character_as_feedparser_does() -> None:
+    table = feedparser.mixin._cp1252
+    assert table is not feedparser.html._cp1252
+    text = "".join(map(chr, [*range(0xD800), *range(0xE000, 0x10000), 0x1F600, 0x10FFFF]))
+    assert text.translate(table) == text.translate(feedparser.html._cp1252)
+    assert "\x93quoted\x94".translate(table) == "\u201cquoted\u201d"  # the fix-ups are still made
