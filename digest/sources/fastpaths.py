@@ -122,7 +122,7 @@ class _BufferedExpatParser(expatreader.ExpatParser):
 
     def reset(self) -> None:
         super().reset()
-        self._parser.buffer_text = True
+        self._parser.buffer_text = True  # type: ignore[attr-defined]  # (private in typeshed)
 
 
 def create_parser(*args: Any, **kwargs: Any) -> expatreader.ExpatParser:
