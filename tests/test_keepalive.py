@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 
 from digest.config import FetchSettings
 from digest.models import FeedSpec, RawFeed
-from digest.sources.fetch import fetch_all
+from digest.sources.fetch import _Slots, fetch_all
 from digest.sources.guard import GuardedBackend
 from tests.feedserver import GOOD_RSS
 from tests.http_server import Response, http_server
@@ -33,6 +33,23 @@ def test_feeds_on_one_host_are_fetched_over_one_kept_alive_connection() -> None:
         outcomes = fetch_all(specs, FetchSettings(allow_private_networks=True, per_host_concurrency=1), {})
     assert all(isinstance(o, RawFeed) for o in outcomes)
     assert len(ports) == 6 and len(set(ports)) == 1  # one connection, from one client port
+
+
+def test_a_host_gets_back_the_client_that_served_it_last_while_it_is_free() -> None:
+    async def check() -> list[object]:
+        first, second, third = (object() for _ in range(3))
+        slots = _Slots([first, second, third])  # type: ignore[list-item]  # clients stand in as tokens
+        a = await slots.take("a.example")
+        b = await slots.take("b.example")
+        slots.give_back(a, "a.example")
+        slots.give_back(b, "b.example")  # handed out next to a host with no client of its own
+        again_a = await slots.take("a.example")
+        new_host = await slots.take("c.example")
+        return [a, b, again_a, new_host]
+
+    a, b, again_a, new_host = asyncio.run(check())
+    assert again_a is a  # the slot given back last was b's
+    assert new_host is b
 
 
 def test_a_kept_alive_connection_reports_readable_once_the_server_has_closed_it() -> None:

@@ -18,7 +18,7 @@
   of each text. The table it is given maps Latin-1 to itself as well: same output.
 
 For 1,000 feeds of 30 items feedparser took 1.64 s per 200 feeds without the first two
-and 1.30 s with them; the third saves ~5% more, the last two ~3% (bench/feeds_bench.py
+and 1.30 s with them; the third saves ~5% more, the last two ~9% (bench/feeds_bench.py
 measures the run).
 
 Only feedparser 6.0.x is changed, the versions this was read against;

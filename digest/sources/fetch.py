@@ -30,9 +30,11 @@ from .guard import GuardedBackend, Unreachable, lookup_failed, refusal, resolve
 
 USER_AGENT = f"digest/{__version__} (+https://github.com/digest-news/digest)"
 MAX_REDIRECTS = 5
-# One httpx pool turns CPU-bound past ~32 connections (shared/bench, httpx #3215); several small ones do not.
-# 1,000 feeds at 50 ms, 64 at once: 16 per client took 1.6 s of CPU, 8 per client 1.1 s, 4 per client 1.2 s.
-CONNECTIONS_PER_CLIENT = 8
+# One httpx pool turns CPU-bound past ~32 connections (shared/bench, httpx #3215): each time a request
+# starts or ends, httpcore's pool checks every connection and, for each idle one, counts the idle ones
+# again. Several small pools do not. 1,000 feeds at 50 ms, 64 at once, CPU of the fetching process:
+# 16 per client 1.6 s (older code), 8 per client 1.78 s, 4 per client 1.70 s, 2 per client 1.65 s.
+CONNECTIONS_PER_CLIENT = 2
 ACCEPT = "application/atom+xml, application/rss+xml, application/feed+json, application/xml;q=0.9, */*;q=0.5"
 
 
@@ -113,21 +115,18 @@ async def fetch_each(
             )
             for size in sizes
         ]
-        # A free slot is a client with a connection to spare: taking one bounds the whole run.
-        slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-        for client, size in zip(clients, sizes, strict=True):
-            for _ in range(size):
-                slots.put_nowait(client)
+        slots = _Slots([client for client, size in zip(clients, sizes, strict=True) for _ in range(size)])
         per_host: dict[str, asyncio.Semaphore] = {}
         done = 0
 
         async def one(index: int, spec: FeedSpec) -> None:
             nonlocal done
             etag, modified = validators.get(spec.url, (None, None))
-            host = per_host.setdefault(_host_key(spec.url), asyncio.Semaphore(settings.per_host_concurrency))
+            key = _host_key(spec.url)
+            host = per_host.setdefault(key, asyncio.Semaphore(settings.per_host_concurrency))
             # The host slot first: a task waiting on a busy host must not hold one of the global slots.
             async with host:
-                client = await slots.get()
+                client = await slots.take(key)
                 try:
                     if room is not None:  # holding the slot: no request starts while there is none
                         await room()
@@ -135,13 +134,39 @@ async def fetch_each(
                 except FetchError as e:
                     outcome = e
                 finally:
-                    slots.put_nowait(client)
+                    slots.give_back(client, key)
             done += 1
             if progress is not None:
                 progress(done, len(specs))
             on_outcome(index, outcome)
 
         await asyncio.gather(*(one(i, s) for i, s in enumerate(specs)))
+
+
+class _Slots:
+    """Free connection slots, each a client with a connection to spare: taking one bounds the whole run.
+
+    A host's next request goes to the client that served it last when that one has a slot free,
+    so feeds on one host reuse its kept-alive connection; otherwise to the slot given back last.
+    """
+
+    def __init__(self, slots: Sequence[httpx.AsyncClient]) -> None:
+        self._free = list(slots)
+        self._count = asyncio.Semaphore(len(slots))
+        self._last: dict[str, httpx.AsyncClient] = {}  # host -> the client that fetched from it last
+
+    async def take(self, host: str) -> httpx.AsyncClient:
+        await self._count.acquire()
+        warm = self._last.get(host)
+        if warm is not None and warm in self._free:
+            self._free.remove(warm)
+            return warm
+        return self._free.pop()
+
+    def give_back(self, client: httpx.AsyncClient, host: str) -> None:
+        self._last[host] = client
+        self._free.append(client)
+        self._count.release()
 
 
 def guarded_client(
