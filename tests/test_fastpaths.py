@@ -94,6 +94,12 @@ def test_aliases_and_computed_keys_still_answer_through_feedparser() -> None:
     with pytest.warns(DeprecationWarning):
         assert entry.get("updated") == "p"
     assert entry.get("summary") == "s" and entry.get("missing", 3) == 3 and "missing" not in entry
+    assert entry["description"] == "s" and entry["category"] == "t" and entry.description == "s"
+    with pytest.raises(KeyError):
+        entry["missing"]
+    entry["guid"] = "g"  # an alias: stored under the key it stands for
+    entry["plain"] = "v"
+    assert dict.get(entry, "id") == "g" and "guid" not in dict.keys(entry) and entry["plain"] == "v"
 
 
 @pytest.mark.usefixtures("fast")
@@ -124,6 +130,7 @@ def test_only_feedparser_versions_it_was_read_against_are_changed(monkeypatch: p
         assert feedparser.mixin._urljoin.__module__ == "digest.sources.fastpaths"
         fastpaths.uninstall(feedparser)
         assert FeedParserDict.__dict__["get"].__module__ == "feedparser.util"
+        assert FeedParserDict.__dict__["__setitem__"].__module__ == "feedparser.util"
         assert feedparser.mixin._urljoin.__module__ == "feedparser.urls"
         assert feedparser.mixin._cp1252 is feedparser.html._cp1252
         assert feedparser.api.PREFERRED_XML_PARSERS == ["drv_libxml2"]
