@@ -1,4 +1,4 @@
-"""Fast paths in feedparser that give the same answers, for two thirds of its time.
+"""Fast paths in feedparser: the same answers in about two thirds of the time.
 
 - FeedParserDict is a dict with aliases ("description" reads "summary") and five computed
   keys ("category", "enclosures", "license", "updated", "updated_parsed"). Its get(), `in`,
